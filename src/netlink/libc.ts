@@ -37,7 +37,7 @@ export function errnoOf(name: keyof typeof osConstants.errno): number {
 type Fn = (...args: unknown[]) => number | bigint;
 interface Calls {
   socket: Fn; bind: Fn; setsockopt: Fn; sendto: Fn; recv: Fn; close: Fn; open: Fn;
-  setns: Fn; flock: Fn; unshare: Fn; mount: Fn; umount2: Fn; getsockname: Fn;
+  setns: Fn; flock: Fn; ioctl: Fn; unshare: Fn; mount: Fn; umount2: Fn; getsockname: Fn;
   errno: () => number;
 }
 
@@ -59,6 +59,7 @@ function libc(): Calls {
     open: f('int open(const char *path, int flags, uint32_t mode)'),
     setns: f('int setns(int fd, int nstype)'),
     flock: f('int flock(int fd, int op)'),
+    ioctl: f('int ioctl(int fd, unsigned long req)'),
     unshare: f('int unshare(int flags)'),
     mount: f('int mount(const char *src, const char *dst, const char *fstype, unsigned long flags, const void *data)'),
     umount2: f('int umount2(const char *path, int flags)'),
@@ -157,6 +158,14 @@ export function flock(fd: number, op: number, object = ''): boolean {
   const errno = libc().errno();
   if (errno === errnoOf('EWOULDBLOCK') && op & LOCK_NB) return false;
   throw new SysError(errno, 'flock', object);
+}
+
+/** NS_GET_NSTYPE: the CLONE_NEW* type of the namespace an nsfs fd refers to. */
+export const NS_GET_NSTYPE = 0xb703;
+
+/** ioctl(2) without an argument; returns its non-negative result. */
+export function ioctl(fd: number, req: number, object = ''): number {
+  return check(libc().ioctl(fd, req), 'ioctl', object);
 }
 
 export function unshare(flags: number): void {
