@@ -1,0 +1,58 @@
+// A bounded exclusive flock(2) on a lock file: poll LOCK_NB with short synchronous sleeps.
+import * as fs from 'node:fs';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+import { LOCK_EX, LOCK_NB, LOCK_UN, flock } from '../netlink/libc.ts';
+import { ioError } from './fs-atomic.ts';
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks the thread for ms (the plugin is a short-lived synchronous process). */
+function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+/**
+ * Opens (creating, mode 0600) and locks path; returns the fd to pass to `unlockFile`. Gives up
+ * after timeoutMs with CniError 11, so a wedged peer makes the runtime retry instead of hang.
+ * flock locks belong to the open file description, so two opens in one process do conflict.
+ */
+export function lockFile(path: string, timeoutMs = DEFAULT_LOCK_TIMEOUT_MS): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  } catch (err) {
+    throw ioError(err, 'open', path);
+  }
+  try {
+    const deadline = Date.now() + timeoutMs;
+    let pause = 2;
+    while (!flock(fd, LOCK_EX | LOCK_NB, path)) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new CniError(
+          ErrorCode.TryAgainLater,
+          `IPAM store is busy (lock held for more than ${timeoutMs} ms): try again later`,
+          path,
+        );
+      }
+      sleepSync(Math.min(pause, left));
+      pause = Math.min(pause * 2, 50);
+    }
+    return fd;
+  } catch (err) {
+    fs.closeSync(fd);
+    if (err instanceof CniError) throw err;
+    throw new CniError(ErrorCode.IoFailure, `IPAM store: cannot lock ${path}: ${(err as Error).message}`, path, { cause: err });
+  }
+}
+
+/** Unlocks and closes (closing alone would unlock too; being explicit costs nothing). */
+export function unlockFile(fd: number, path: string): void {
+  try {
+    flock(fd, LOCK_UN, path);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,181 @@
+// Crash-safe file operations for the disk store: atomic replace, exclusive create, errno -> CniError 5.
+import * as nodeFs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname } from 'node:path';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+
+/** The part of node:fs the disk store uses; injectable so tests can make the disk fail. */
+export type Fs = Pick<
+  typeof nodeFs,
+  | 'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'linkSync'
+  | 'readFileSync' | 'readdirSync' | 'mkdirSync' | 'chmodSync'
+>;
+
+/** Temp files start with `.` and carry `.tmp-`; whatever a crash leaves of them is garbage. */
+export const TEMP_PATTERN = /^\..*\.tmp-[0-9]+-[0-9a-f]+$/;
+
+const WHY: Record<string, string> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EIO: 'I/O error',
+};
+
+export function errnoCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** An fs failure as CniError 5 naming the operation and the path: `write /x/10.0.0.2: ENOSPC`. */
+export function ioError(err: unknown, op: string, path: string): CniError {
+  if (err instanceof CniError) return err;
+  const code = errnoCode(err) ?? String(err);
+  const why = WHY[code] ? ` (${WHY[code]})` : '';
+  return new CniError(ErrorCode.IoFailure, `IPAM store: ${op} ${path}: ${code}${why}`, path, { cause: err });
+}
+
+function tempPathFor(path: string): string {
+  return `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Writes a new file holding data, fsynced, at a fresh temp name next to `path`; returns it. */
+function writeTemp(fs: Fs, path: string, data: string): string {
+  const tmp = tempPathFor(path);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL, 0o600);
+    const buf = Buffer.from(data);
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    return tmp;
+  } catch (err) {
+    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
+    ignore(() => fs.unlinkSync(tmp));
+    throw ioError(err, 'write', path);
+  }
+}
+
+/** fsync a directory so a rename, link or unlink in it survives a crash. */
+export function fsyncDir(fs: Fs, dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (err) {
+    throw ioError(err, 'fsync', dir);
+  } finally {
+    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
+  }
+}
+
+/**
+ * Replaces `path` with data: temp file, fsync, rename, fsync dir. rename(2) is atomic, so after
+ * a crash at any instant `path` holds the old content or the new, never a torn mix.
+ */
+export function writeFileAtomic(fs: Fs, path: string, data: string): void {
+  const tmp = writeTemp(fs, path, data);
+  try {
+    fs.renameSync(tmp, path);
+  } catch (err) {
+    ignore(() => fs.unlinkSync(tmp));
+    throw ioError(err, 'rename', path);
+  }
+  fsyncDir(fs, dirname(path));
+}
+
+/**
+ * Creates `path` holding data only if nothing is there (O_EXCL semantics), complete or not at
+ * all: the content is written to a temp file first and link(2)ed into place, which fails with
+ * EEXIST atomically. False when the name is taken. Filesystems without hard links fall back
+ * to open(O_EXCL) + write, where a crash can leave a short file (repair treats it as stale).
+ */
+export function createExclusive(fs: Fs, path: string, data: string): boolean {
+  const tmp = writeTemp(fs, path, data);
+  try {
+    fs.linkSync(tmp, path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
+      ignore(() => fs.unlinkSync(tmp));
+      return createExclusiveByOpen(fs, path, data);
+    }
+    ignore(() => fs.unlinkSync(tmp));
+    if (code === 'EEXIST') return false;
+    throw ioError(err, 'link', path);
+  }
+  try {
+    fs.unlinkSync(tmp);
+  } catch (err) {
+    // The reservation is made but a temp name lingers; undo so nothing is left half-done.
+    ignore(() => fs.unlinkSync(path));
+    throw ioError(err, 'unlink', tmp);
+  }
+  try {
+    fsyncDir(fs, dirname(path));
+  } catch (err) {
+    ignore(() => fs.unlinkSync(path));
+    throw err;
+  }
+  return true;
+}
+
+function createExclusiveByOpen(fs: Fs, path: string, data: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL, 0o600);
+  } catch (err) {
+    if (errnoCode(err) === 'EEXIST') return false;
+    throw ioError(err, 'create', path);
+  }
+  try {
+    const buf = Buffer.from(data);
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+  } catch (err) {
+    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
+    ignore(() => fs.unlinkSync(path));
+    throw ioError(err, 'write', path);
+  }
+  fsyncDir(fs, dirname(path));
+  return true;
+}
+
+/** unlink that treats "already gone" as done. */
+export function removeFile(fs: Fs, path: string): void {
+  try {
+    fs.unlinkSync(path);
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw ioError(err, 'unlink', path);
+  }
+}
+
+/** The file's text, or undefined when it does not exist. */
+export function readIfExists(fs: Fs, path: string): string | undefined {
+  try {
+    return fs.readFileSync(path, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return undefined;
+    throw ioError(err, 'read', path);
+  }
+}
+
+/** mkdir that accepts an existing directory. */
+export function ensureDir(fs: Fs, dir: string, mode: number, recursive = false): void {
+  try {
+    fs.mkdirSync(dir, { mode, recursive });
+  } catch (err) {
+    if (errnoCode(err) !== 'EEXIST') throw ioError(err, 'mkdir', dir);
+  }
+}
+
+function ignore(fn: () => unknown): void {
+  try {
+    fn();
+  } catch {
+    // best-effort cleanup on a path that is already failing
+  }
+}

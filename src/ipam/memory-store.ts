@@ -1,0 +1,95 @@
+// An in-memory Store for unit tests: same contract and commit rule as the disk store.
+import { type AttachmentKey, type AttachmentRecord, keyText, sameKey } from './attachment.ts';
+import type { Store } from './store.ts';
+
+function id(k: AttachmentKey): string {
+  return JSON.stringify([k.containerID, k.ifname]);
+}
+
+function bare(address: string): string {
+  return address.split('/')[0];
+}
+
+export class MemoryStore implements Store {
+  /** Public so tests can set up half-done states a crash would leave. */
+  readonly records = new Map<string, AttachmentRecord>();
+  readonly reservations = new Map<string, AttachmentKey>();
+  readonly lastReserved = new Map<number, string>();
+  /** How many times withLock was entered from outside; tests check the allocator locks. */
+  lockCount = 0;
+  private depth = 0;
+
+  constructor(readonly network = 'test') {}
+
+  withLock<T>(fn: () => T): T {
+    if (this.depth === 0) this.lockCount++;
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  repair(): string[] {
+    const warnings: string[] = [];
+    for (const [ip, holder] of this.reservations) {
+      if (!this.records.has(id(holder))) {
+        this.reservations.delete(ip);
+        warnings.push(`released ${ip}: reserved to ${keyText(holder)}, which has no record`);
+      }
+    }
+    for (const rec of this.records.values()) {
+      const missing = rec.ips.filter((r) => {
+        const h = this.reservations.get(bare(r.address));
+        return !h || !sameKey(h, rec);
+      });
+      if (missing.length) {
+        this.release(rec);
+        warnings.push(`released ${keyText(rec)}: an interrupted ADD or DEL left ${missing.map((m) => m.address).join(', ')} unreserved`);
+      }
+    }
+    return warnings;
+  }
+
+  get(key: AttachmentKey): AttachmentRecord | undefined {
+    const rec = this.records.get(id(key));
+    return rec && structuredClone(rec);
+  }
+
+  list(): AttachmentRecord[] {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+
+  save(record: AttachmentRecord): void {
+    this.records.set(id(record), structuredClone(record));
+  }
+
+  reserve(key: AttachmentKey, ip: string, rangeSet: number): boolean {
+    if (this.reservations.has(ip)) return false;
+    this.reservations.set(ip, { containerID: key.containerID, ifname: key.ifname });
+    this.lastReserved.set(rangeSet, ip);
+    return true;
+  }
+
+  holderOf(ip: string): AttachmentKey | undefined {
+    return this.reservations.get(ip);
+  }
+
+  release(key: AttachmentKey): AttachmentRecord | undefined {
+    for (const [ip, holder] of this.reservations) {
+      if (sameKey(holder, key)) this.reservations.delete(ip);
+    }
+    const rec = this.records.get(id(key));
+    this.records.delete(id(key));
+    return rec;
+  }
+
+  lastReservedIp(rangeSet: number): string | undefined {
+    return this.lastReserved.get(rangeSet);
+  }
+
+  probeWritable(): string | undefined {
+    return undefined;
+  }
+}
