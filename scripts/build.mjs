@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Builds build/pier.cjs (esbuild bundle) and, unless --dev, the single executable dist/pier.
+//
+// The executable is Node's own binary with a SEA blob injected: the bundle as a V8 startup
+// snapshot (evaluated here, at build time; see src/sea-entry.ts) plus koffi.node as an asset,
+// which src/native/load-koffi.ts loads at first use because native addons cannot be snapshotted.
+// dist/pier-ipam is a hard link to the same file; main() picks its mode from the invoked name.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, chmodSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const buildDir = join(root, 'build');
+const distDir = join(root, 'dist');
+const bundle = join(buildDir, 'pier.cjs');
+const seaConfig = join(buildDir, 'sea-config.json');
+const seaBlob = join(buildDir, 'sea-prep.blob');
+const executable = join(distDir, 'pier');
+const ipamLink = join(distDir, 'pier-ipam');
+// The fuse string Node's binary carries to say "a SEA blob is injected"; see Node's SEA docs.
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// Must match KOFFI_ASSET in src/native/load-koffi.ts.
+const KOFFI_ASSET = 'koffi.node';
+
+const dev = process.argv.includes('--dev');
+
+mkdirSync(buildDir, { recursive: true });
+await esbuild.build({
+  entryPoints: [join(root, 'src/sea-entry.ts')],
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // Never bundled: koffi's JS package loads its native addon, which cannot be in a snapshot.
+  // load-koffi.ts loads the koffi.node asset itself (or koffi from node_modules in development).
+  external: ['koffi'],
+  logLevel: 'warning',
+});
+console.log(`built ${relative(root, bundle)}`);
+
+if (dev) console.log('--dev: skipping the single executable (dist/pier, dist/pier-ipam)');
+else buildExecutable();
+
+function buildExecutable() {
+  const koffiNode = findKoffiNode();
+  const config = {
+    main: relative(root, bundle),
+    output: relative(root, seaBlob),
+    disableExperimentalSEAWarning: true,
+    useSnapshot: true,
+    // Redundant with a snapshot (Node says so): the compiled functions are in the snapshot.
+    useCodeCache: false,
+    assets: { [KOFFI_ASSET]: relative(root, koffiNode) },
+  };
+  writeFileSync(seaConfig, `${JSON.stringify(config, null, 2)}\n`);
+  // Paths in the config are relative to the working directory.
+  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { cwd: root, stdio: 'inherit' });
+
+  mkdirSync(distDir, { recursive: true });
+  rmSync(executable, { force: true });
+  rmSync(ipamLink, { force: true });
+  copyFileSync(process.execPath, executable);
+  chmodSync(executable, 0o755);
+  // postject (LIEF) prints "Can't find string offset for section name '.note.100'" on Node's
+  // binary; it is harmless (nodejs/postject#83).
+  execFileSync(
+    'npx',
+    ['--no', 'postject', executable, 'NODE_SEA_BLOB', seaBlob, '--sentinel-fuse', SEA_FUSE],
+    { cwd: root, stdio: 'inherit' },
+  );
+  linkSync(executable, ipamLink);
+  console.log(`built ${relative(root, executable)} and ${relative(root, ipamLink)} (hard link)`);
+}
+
+/** koffi.node from the @koromix/koffi-<platform>-<arch> package, for the libc this Node uses. */
+function findKoffiNode() {
+  const pkg = `@koromix/koffi-${process.platform}-${process.arch}`;
+  const koffiRequire = createRequire(createRequire(import.meta.url).resolve('koffi'));
+  const pkgDir = dirname(koffiRequire.resolve(`${pkg}/package.json`));
+  // Triplet directories are <platform>_<abi> for glibc and musl_<abi> for musl (e.g. linux_x64).
+  const glibc = Boolean(process.report.getReport().header.glibcVersionRuntime);
+  const prefix = process.platform === 'linux' && !glibc ? 'musl_' : `${process.platform}_`;
+  const dirs = readdirSync(pkgDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name.startsWith(prefix))
+    .map((d) => d.name);
+  if (dirs.length !== 1) {
+    throw new Error(`expected one ${prefix}* directory with koffi.node in ${pkgDir}, found: ${dirs.join(', ') || 'none'}`);
+  }
+  return join(pkgDir, dirs[0], 'koffi.node');
+}

@@ -1,0 +1,21 @@
+// Bundle entry: runs main() now, or, while Node builds the single executable's V8 startup
+// snapshot, leaves the evaluated application in the snapshot and runs main() at each start-up.
+import * as v8 from 'node:v8';
+import { main } from './main.ts';
+
+function run(): void {
+  // argv and env are read here, never at module top level: in the snapshot they would be the
+  // build machine's.
+  main(process.argv, process.env).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`pier: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(run);
+else run();
