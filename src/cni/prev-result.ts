@@ -1,0 +1,132 @@
+// Parses a prevResult of any spec version back into Pier's internal CniResult (code 7 on failure).
+import { z } from 'zod';
+import { ipFamily, isCidr } from './addresses.ts';
+import { CniError, ErrorCode } from './errors.ts';
+import type { CniResult, ResultDns, ResultInterface, ResultIp, ResultRoute } from './result.ts';
+import { compareVersions, isSupportedVersion } from './versions.ts';
+import { describeIssues } from './zod-details.ts';
+
+// Go leaves a field at its zero value for JSON null, and net.IP reads "" as nil: both mean absent.
+function optional<T extends z.ZodType>(schema: T) {
+  return schema
+    .nullable()
+    .optional()
+    .transform((v) => (v === null ? undefined : v) as z.output<T> | undefined);
+}
+
+const ipText = z.string().refine((s) => ipFamily(s) !== 0, 'must be an IP address');
+const optionalIp = optional(z.literal('').or(ipText)).transform((v) => v || undefined);
+const cidrText = z.string().refine(isCidr, 'must be ip/prefix');
+const uint = z.number().int().min(0);
+const optionalString = optional(z.string()).transform((v) => v || undefined);
+const stringList = optional(z.array(z.string()));
+
+const dnsSchema = optional(
+  z.looseObject({ nameservers: stringList, domain: optionalString, search: stringList, options: stringList }),
+);
+
+const routeSchema = z.looseObject({
+  dst: cidrText,
+  gw: optionalIp,
+  mtu: optional(uint),
+  advmss: optional(uint),
+  priority: optional(uint),
+  table: optional(z.number().int()),
+  scope: optional(z.number().int()),
+});
+
+/** 0.3.0 to 1.1.0; `version` on IPs (0.3.x/0.4.0) is accepted and recomputed on output. */
+const currentSchema = z.looseObject({
+  interfaces: optional(
+    z.array(
+      z.looseObject({
+        name: z.string(),
+        mac: optionalString,
+        mtu: optional(uint),
+        sandbox: optionalString,
+        socketPath: optionalString,
+        pciID: optionalString,
+      }),
+    ),
+  ),
+  ips: optional(
+    z.array(
+      z.looseObject({
+        version: optional(z.enum(['4', '6'])),
+        interface: optional(uint),
+        address: cidrText,
+        gateway: optionalIp,
+      }),
+    ),
+  ),
+  routes: optional(z.array(routeSchema)),
+  dns: dnsSchema,
+});
+
+const legacyIpSchema = optional(
+  z.looseObject({ ip: cidrText, gateway: optionalIp, routes: optional(z.array(routeSchema)) }),
+);
+
+/** 0.1.0 and 0.2.0. */
+const legacySchema = z.looseObject({ ip4: legacyIpSchema, ip6: legacyIpSchema, dns: dnsSchema });
+
+// Copies only the fields Pier knows, leaving out absent ones, so results compare cleanly.
+function pick<T extends object>(from: Record<string, unknown>, keys: readonly (keyof T & string)[]): T {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out as T;
+}
+
+const ROUTE_KEYS = ['dst', 'gw', 'mtu', 'advmss', 'priority', 'table', 'scope'] as const;
+const DNS_KEYS = ['nameservers', 'domain', 'search', 'options'] as const;
+
+function finish(result: CniResult, dns: Record<string, unknown> | undefined): CniResult {
+  if (dns) {
+    const picked = pick<ResultDns>(dns, DNS_KEYS);
+    if (Object.keys(picked).length) result.dns = picked;
+  }
+  return result;
+}
+
+function fromCurrent(parsed: z.output<typeof currentSchema>): CniResult {
+  const result: CniResult = {};
+  if (parsed.interfaces) {
+    result.interfaces = parsed.interfaces.map((i) =>
+      pick<ResultInterface>(i, ['name', 'mac', 'mtu', 'sandbox', 'socketPath', 'pciID']),
+    );
+  }
+  if (parsed.ips) result.ips = parsed.ips.map((ip) => pick<ResultIp>(ip, ['address', 'gateway', 'interface']));
+  if (parsed.routes) result.routes = parsed.routes.map((r) => pick<ResultRoute>(r, ROUTE_KEYS));
+  return finish(result, parsed.dns);
+}
+
+function fromLegacy(parsed: z.output<typeof legacySchema>): CniResult {
+  const result: CniResult = {};
+  const ips: ResultIp[] = [];
+  const routes: ResultRoute[] = [];
+  for (const config of [parsed.ip4, parsed.ip6]) {
+    if (!config) continue;
+    ips.push(pick<ResultIp>({ address: config.ip, gateway: config.gateway }, ['address', 'gateway']));
+    for (const r of config.routes ?? []) routes.push(pick<ResultRoute>(r, ROUTE_KEYS));
+  }
+  if (ips.length) result.ips = ips;
+  if (routes.length) result.routes = routes;
+  return finish(result, parsed.dns);
+}
+
+/**
+ * Reads a prevResult. Its own `cniVersion` decides the shape when it names a supported
+ * version, else the config's `version` does (as in the Go library). Code 7 naming the bad path.
+ */
+export function parsePrevResult(raw: unknown, version: string): CniResult {
+  const own = raw && typeof raw === 'object' ? (raw as { cniVersion?: unknown }).cniVersion : undefined;
+  const shapeVersion = isSupportedVersion(own) ? own : version;
+  const legacy = compareVersions(shapeVersion, '0.3.0') < 0;
+  const parsed = (legacy ? legacySchema : currentSchema).safeParse(raw);
+  if (!parsed.success) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid prevResult', describeIssues(parsed.error.issues, raw, 'prevResult'));
+  }
+  return legacy
+    ? fromLegacy(parsed.data as z.output<typeof legacySchema>)
+    : fromCurrent(parsed.data as z.output<typeof currentSchema>);
+}
