@@ -1,0 +1,171 @@
+// Pure builders of an attachment's set and map elements, and of the transaction document.
+import { addrOfCidr, canonicalAddr, familyOf, type IpFamily } from './addr.ts';
+import type { NftCommand } from './expr.ts';
+import { nftAttachmentSchema, type NftAttachment, type NftElement, type NftNetwork, type PortMapping } from './model.ts';
+import { attachmentComment, setNamesOf, type NetworkNames } from './names.ts';
+import { checkedNames } from './build-network.ts';
+import { CniError, ErrorCode } from '../cni/errors.ts';
+
+/** A whole `nft -j -f` input: metainfo first, then the commands, applied as one transaction. */
+export interface NftDocument {
+  nftables: NftCommand[];
+}
+
+/** `{nftables: [{metainfo: {json_schema_version: 1}}, ...cmds]}`. */
+export function buildDocument(cmds: NftCommand[]): NftDocument {
+  return { nftables: [{ metainfo: { json_schema_version: 1 } }, ...cmds] };
+}
+
+/**
+ * The elements attachment `att` owns in network `net`, each commented with
+ * `containerID/ifname`: its pod addresses, and for each port mapping and pod address of a
+ * matching family a hostport map entry and a hairpin entry. A mapping without hostIP is made
+ * for every family the pod has an address of; one with hostIP only for that family, and it is
+ * an error when the pod has no address of it. Identical duplicates are merged.
+ */
+export function attachmentElements(net: NftNetwork, att: NftAttachment): NftElement[] {
+  const parsed = nftAttachmentSchema.safeParse(att);
+  if (!parsed.success) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid attachment for nftables', parsed.error.message);
+  }
+  const comment = attachmentComment(att.key);
+  const podIPs = new Map<IpFamily, string>();
+  const out: NftElement[] = [];
+  for (const cidr of att.ips) {
+    const addr = addrOfCidr(cidr);
+    const family = familyOf(addr);
+    // The first address of a family is the DNAT target (a pod has one per family).
+    if (!podIPs.has(family)) podIPs.set(family, addr);
+    out.push({ kind: 'podaddr', family, addr, comment });
+  }
+  for (const pm of att.portMappings) {
+    const targets = mappingFamilies(pm).filter((t) => podIPs.has(t.family));
+    if (!targets.length) {
+      throw new CniError(
+        ErrorCode.InvalidConfig,
+        `port mapping ${describeMapping(pm)} needs a pod address of IPv${mappingFamilies(pm).map((t) => t.family).join('/IPv')}`,
+      );
+    }
+    for (const { family, hostIP } of targets) {
+      const podIP = podIPs.get(family)!;
+      const { protocol, hostPort, containerPort } = pm;
+      out.push({ kind: 'hostport', family, hostIP, protocol, hostPort, podIP, containerPort, comment });
+      out.push({ kind: 'hairpin', family, addr: podIP, protocol, port: containerPort, comment });
+    }
+  }
+  return dedupe(out);
+}
+
+/**
+ * Commands adding `att`'s elements to `net`'s sets (which `buildNetworkSetup` creates: put both
+ * in the same transaction). Pod-address and hairpin elements are added, deleted and added again:
+ * IPAM owns the addresses, so an element left behind for the same address by an attachment that
+ * never got its DEL is taken over rather than kept under the old comment (plain `add` would keep
+ * the old one). hostPort entries are only added: a key held by another attachment must be
+ * reported (see `findHostPortConflicts`), and if one slips in between, the kernel's EEXIST
+ * fails the transaction instead of shadowing a port.
+ */
+export function buildAttachmentAdd(net: NftNetwork, att: NftAttachment): NftCommand[] {
+  const names = checkedNames(net);
+  const cmds: NftCommand[] = [];
+  for (const [set, { kind, elem }] of groupBySet(names, attachmentElements(net, att))) {
+    const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });
+    if (kind === 'hostport') cmds.push(cmd('add'));
+    else cmds.push(cmd('add'), cmd('delete'), cmd('add'));
+  }
+  return cmds;
+}
+
+/**
+ * Commands removing `elements` (as `elementsOfAttachment` lists them from the live table) from
+ * `net`'s sets. Each is added and then deleted, so the transaction succeeds even when an
+ * element is already gone (a second DEL, a GC racing a DEL): nft 1.0.6 has no `destroy`.
+ */
+export function buildAttachmentDel(net: NftNetwork, elements: NftElement[]): NftCommand[] {
+  const names = checkedNames(net);
+  const cmds: NftCommand[] = [];
+  for (const [set, { elem }] of groupBySet(names, dedupe(elements))) {
+    const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });
+    cmds.push(cmd('add'), cmd('delete'));
+  }
+  return cmds;
+}
+
+/**
+ * The element as nft's JSON writes it in each of its sets: `{elem: {val, comment}}`, or for a
+ * hostport `[key, podIP]` in the address map and `[key, containerPort]` in the port map (a half
+ * that is null is left out).
+ */
+export function elementJson(el: NftElement): unknown[] {
+  switch (el.kind) {
+    case 'podaddr':
+      return [{ elem: { val: el.addr, comment: el.comment } }];
+    case 'hairpin':
+      return [{ elem: { val: { concat: [el.addr, el.protocol, el.port] }, comment: el.comment } }];
+    case 'hostport': {
+      const key = { elem: { val: { concat: el.hostIP ? [el.hostIP, el.protocol, el.hostPort] : [el.protocol, el.hostPort] }, comment: el.comment } };
+      return [el.podIP === null ? null : [key, el.podIP], el.containerPort === null ? null : [key, el.containerPort]];
+    }
+  }
+}
+
+/** A stable identity of an element's key within its set (the data of a map is not part of it). */
+export function elementKey(el: NftElement): string {
+  switch (el.kind) {
+    case 'podaddr':
+      return `podaddr${el.family} ${el.addr}`;
+    case 'hairpin':
+      return `hairpin${el.family} ${el.addr} ${el.protocol} ${el.port}`;
+    case 'hostport':
+      return `hostport${el.family} ${el.hostIP ?? '*'} ${el.protocol} ${el.hostPort}`;
+  }
+}
+
+/** `8080/tcp on 192.0.2.1` or `8080/tcp` (any address). */
+export function describeMapping(pm: { hostPort: number; protocol: string; hostIP?: string | null }): string {
+  return `${pm.hostPort}/${pm.protocol}${pm.hostIP ? ` on ${pm.hostIP}` : ''}`;
+}
+
+/** The families a mapping applies to, with the host address (null: any) for each. */
+function mappingFamilies(pm: PortMapping): { family: IpFamily; hostIP: string | null }[] {
+  const hostIP = pm.hostIP?.trim();
+  if (!hostIP) return [{ family: 4, hostIP: null }, { family: 6, hostIP: null }];
+  const family = familyOf(hostIP);
+  const canonical = canonicalAddr(hostIP);
+  const any = canonical === '0.0.0.0' || canonical === '::';
+  return [{ family, hostIP: any ? null : canonical }];
+}
+
+/** Elements grouped by the set (or map) they go to, in a stable order, as JSON. */
+function groupBySet(names: NetworkNames, elements: NftElement[]): Map<string, { kind: NftElement['kind']; elem: unknown[] }> {
+  const bySet = new Map<string, { kind: NftElement['kind']; elem: unknown[] }>();
+  for (const el of elements) {
+    const sets = setNamesOf(names, el);
+    const json = elementJson(el);
+    sets.forEach((set, i) => {
+      if (json[i] === null) return;
+      const group = bySet.get(set) ?? { kind: el.kind, elem: [] };
+      group.elem.push(json[i]);
+      bySet.set(set, group);
+    });
+  }
+  return bySet;
+}
+
+function dedupe(elements: NftElement[]): NftElement[] {
+  const seen = new Map<string, NftElement>();
+  for (const el of elements) {
+    const k = elementKey(el);
+    const prev = seen.get(k);
+    if (!prev) {
+      seen.set(k, el);
+    } else if (prev.kind === 'hostport' && el.kind === 'hostport' &&
+      (prev.podIP !== el.podIP || prev.containerPort !== el.containerPort)) {
+      throw new CniError(
+        ErrorCode.InvalidConfig,
+        `hostPort ${describeMapping(el)} is mapped twice, to ${prev.containerPort} and ${el.containerPort}`,
+      );
+    }
+  }
+  return [...seen.values()];
+}
