@@ -57,7 +57,7 @@ function releaseBootStale(store: Store, opts: AllocateOptions, out: Outcome): vo
     if (rec.netnsPath && opts.netnsExists(rec.netnsPath)) continue;
     store.release(rec);
     out.released.push(rec);
-    out.warnings.push(`released ${keyText(rec)} (${rec.ips.map((i) => i.address).join(', ')}): recorded in an earlier boot and its netns ${rec.netnsPath ?? '(unknown)'} is gone`);
+    out.warnings.push(`released ${keyText(rec)} (${rec.ips.map((i) => i.address).join(', ')}): recorded in an earlier boot and ${rec.netnsPath ? `its netns ${rec.netnsPath} is gone` : 'no netns was ever recorded'}`);
   }
 }
 
