@@ -1,0 +1,85 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { lockFile, unlockFile } from './file-lock.ts';
+import { DiskStore } from './disk-store.ts';
+import { allocate } from './allocator.ts';
+import { parseIpamConfig } from './config.ts';
+import { CniError } from '../cni/errors.ts';
+
+const root = fs.mkdtempSync(`${os.tmpdir()}/pier-lock-`);
+const children: ChildProcess[] = [];
+after(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  fs.rmSync(root, { recursive: true, force: true });
+});
+const libc = new URL('../netlink/libc.ts', import.meta.url).href;
+
+/** A child process that takes the lock on path, says "locked", and holds it for holdMs. */
+async function holdInChild(path: string, holdMs: number): Promise<ChildProcess> {
+  const code = `
+    import * as fs from 'node:fs';
+    import { flock, LOCK_EX } from ${JSON.stringify(libc)};
+    const fd = fs.openSync(${JSON.stringify(path)}, 'a', 0o600);
+    flock(fd, LOCK_EX);
+    process.stdout.write('locked\\n');
+    setTimeout(() => process.exit(0), ${holdMs});
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  const [chunk] = await once(child.stdout!, 'data');
+  assert.equal(String(chunk).trim(), 'locked');
+  return child;
+}
+
+test('a second open file description in the same process conflicts: bounded wait, then code 11', () => {
+  const path = `${root}/in-process.lock`;
+  const held = lockFile(path);
+  try {
+    const t0 = Date.now();
+    assert.throws(() => lockFile(path, 200), (e: unknown) => {
+      assert.ok(e instanceof CniError);
+      assert.equal(e.code, 11);
+      assert.match(e.message, /try again later/);
+      assert.equal(e.details, path);
+      return true;
+    });
+    const waited = Date.now() - t0;
+    assert.ok(waited >= 190 && waited < 2000, `waited ${waited} ms`);
+  } finally {
+    unlockFile(held, path);
+  }
+  unlockFile(lockFile(path, 0), path); // free again: immediately available
+});
+
+test('a lock held by another process times out with code 11 through the store', async () => {
+  const dataDir = `${root}/store`;
+  const store = new DiskStore(dataDir, 'net', { lockTimeoutMs: 300 });
+  store.withLock(() => undefined); // creates the directories and the lock file
+  const child = await holdInChild(`${dataDir}/net/lock`, 60_000);
+  const cfg = parseIpamConfig({ subnet: '10.0.0.0/24' }, 'net');
+  assert.throws(
+    () => allocate(store, cfg, { containerID: 'c1', ifname: 'eth0' }, [], { bootId: 'b', netnsExists: () => true }),
+    (e: unknown) => e instanceof CniError && e.code === 11,
+  );
+  assert.equal(fs.existsSync(`${dataDir}/net/10.0.0.2`), false);
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  // The kernel drops a dead holder's lock: the same store works now.
+  const r = allocate(store, cfg, { containerID: 'c1', ifname: 'eth0' }, [], { bootId: 'b', netnsExists: () => true });
+  assert.equal(r.record.ips[0].address, '10.0.0.2/24');
+});
+
+test('a waiter gets the lock once the holder lets go within the bound', async () => {
+  const path = `${root}/handover.lock`;
+  const child = await holdInChild(path, 300);
+  const t0 = Date.now();
+  const fd = lockFile(path, 10_000);
+  const waited = Date.now() - t0;
+  unlockFile(fd, path);
+  assert.ok(waited >= 100, `got the lock after ${waited} ms although the child held it`);
+  await once(child, 'exit');
+});
