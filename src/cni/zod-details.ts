@@ -37,8 +37,10 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unkno
   return issues
     .map((issue) => {
       const at = valueAt(input, issue.path);
+      const where = pathText(issue.path, prefix);
+      if (!at.found && issue.code === 'invalid_type') return `${where}: is required (${issue.message})`;
       const got = at.found ? ` (got ${show(at.value)})` : '';
-      return `${pathText(issue.path, prefix)}: ${issue.message}${got}`;
+      return `${where}: ${issue.message}${got}`;
     })
     .join('; ');
 }

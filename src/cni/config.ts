@@ -1,0 +1,302 @@
+// Parses the network config on stdin into a typed NetConf (zod), and resolves requested IPs/MAC.
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { normaliseMac } from './addresses.ts';
+import type { CniArgs } from './cni-args.ts';
+import { CONTAINER_ID_PATTERN, checkInterfaceName } from './env.ts';
+import { CniError, ErrorCode } from './errors.ts';
+import { foldKeys, isPlainObject } from './fold-keys.ts';
+import { parsePrevResult } from './prev-result.ts';
+import type { CniResult } from './result.ts';
+import {
+  type RuntimeConfig,
+  dropNulls,
+  macSchema,
+  normaliseRuntimeConfig,
+  requestedIpSchema,
+  runtimeConfigSchema,
+} from './runtime-config.ts';
+import { type CniVersion, assertSupportedVersion, isSupportedVersion } from './versions.ts';
+import { describeIssues } from './zod-details.ts';
+
+/** Larger stdin is refused before JSON.parse (code 6): no real config comes near it. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The `ipam` section: its `type` plus whatever that IPAM reads, kept as sent. */
+export type IpamConf = { type: string } & Record<string, unknown>;
+
+/** One `(containerID, ifname)` that GC must keep. */
+export interface Attachment {
+  containerID: string;
+  ifname: string;
+}
+
+export interface NetConf {
+  cniVersion: CniVersion;
+  name: string;
+  type: string;
+  // The reference bridge plugin's fields (CNI-NOTES §2).
+  bridge: string;
+  isGateway: boolean;
+  isDefaultGateway: boolean;
+  forceAddress: boolean;
+  ipMasq: boolean;
+  mtu?: number;
+  hairpinMode: boolean;
+  promiscMode: boolean;
+  vlan: number;
+  /** VLAN IDs allowed on the port, sorted and unique. */
+  vlanTrunk?: number[];
+  preserveDefaultVlan: boolean;
+  macspoofchk: boolean;
+  enabledad: boolean;
+  disableContainerInterface: boolean;
+  portIsolation: boolean;
+  /** Absent, or `{}`/`{"type": ""}` (an L2-only bridge): no IPAM. */
+  ipam?: IpamConf;
+  dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
+  capabilities: Record<string, boolean>;
+  runtimeConfig: RuntimeConfig;
+  args?: { cni?: { ips?: string[]; mac?: string; labels?: Array<{ key: string; value: string }> } };
+  prevResult?: CniResult;
+  /** GC: `cni.dev/valid-attachments`, or libcni's older `cni.dev/attachments`. */
+  validAttachments?: Attachment[];
+  logFile?: string;
+  logLevel?: LogLevel;
+  /** The whole stdin object as parsed, unknown fields included. */
+  raw: Record<string, unknown>;
+}
+
+const TOP_KEYS = [
+  'cniVersion', 'name', 'type', 'bridge', 'isGateway', 'isDefaultGateway', 'forceAddress', 'ipMasq', 'mtu',
+  'hairpinMode', 'promiscMode', 'vlan', 'vlanTrunk', 'preserveDefaultVlan', 'macspoofchk', 'enabledad',
+  'disableContainerInterface', 'portIsolation', 'ipam', 'dns', 'capabilities', 'runtimeConfig', 'args',
+  'prevResult', 'logFile', 'logLevel', 'cni.dev/valid-attachments', 'cni.dev/attachments',
+];
+
+const flag = z.boolean().default(false);
+const stringList = z.array(z.string());
+const vlanId = z.number().int().min(1, 'must be 1..4094').max(4094, 'must be 1..4094');
+const attachments = z.array(z.object({ containerID: z.string(), ifname: z.string() }));
+
+/** The reference bridge's trunk entries: `{id}` or `{minID, maxID}`, expanded to a list of IDs. */
+const vlanTrunkSchema = z
+  .array(
+    z
+      .object({ id: vlanId.optional(), minID: vlanId.optional(), maxID: vlanId.optional() })
+      .superRefine((t, ctx) => {
+        if ((t.minID === undefined) !== (t.maxID === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'minID and maxID must be set together' });
+        } else if (t.minID !== undefined && t.minID > t.maxID!) {
+          ctx.addIssue({ code: 'custom', message: 'minID is greater than maxID' });
+        } else if (t.id === undefined && t.minID === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'needs id or minID/maxID' });
+        }
+      }),
+  )
+  .transform((trunks) => {
+    const ids = new Set<number>();
+    for (const t of trunks) {
+      if (t.id !== undefined) ids.add(t.id);
+      if (t.minID !== undefined) for (let id = t.minID; id <= t.maxID!; id++) ids.add(id);
+    }
+    return [...ids].sort((a, b) => a - b);
+  });
+
+const netConfSchema = z
+  .object({
+    name: z.string().regex(CONTAINER_ID_PATTERN, `must match ${CONTAINER_ID_PATTERN.source}`),
+    type: z.string().min(1, 'must not be empty'),
+    bridge: z
+      .string()
+      .default('cni0')
+      .superRefine((name, ctx) => {
+        const problem = checkInterfaceName(name);
+        if (problem) ctx.addIssue({ code: 'custom', message: `bridge name ${problem}` });
+      }),
+    isGateway: flag,
+    isDefaultGateway: flag,
+    forceAddress: flag,
+    ipMasq: flag,
+    // Go reads a missing mtu as 0 and 0 as "use the default": accept an explicit 0 the same way.
+    mtu: z
+      .number()
+      .int()
+      .refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 68..65535')
+      .optional()
+      .transform((m) => m || undefined),
+    hairpinMode: flag,
+    promiscMode: flag,
+    vlan: z.number().int().min(0, 'must be 0..4094').max(4094, 'must be 0..4094').default(0),
+    vlanTrunk: vlanTrunkSchema.optional(),
+    preserveDefaultVlan: z.boolean().default(true),
+    macspoofchk: flag,
+    enabledad: flag,
+    disableContainerInterface: flag,
+    portIsolation: flag,
+    ipam: z
+      .looseObject({ type: z.string().optional() })
+      .optional()
+      .transform((ipam) => (ipam?.type ? (ipam as IpamConf) : undefined)),
+    dns: z
+      .object({ nameservers: stringList.optional(), domain: z.string().optional(), search: stringList.optional(), options: stringList.optional() })
+      .optional(),
+    capabilities: z.record(z.string(), z.boolean()).default({}),
+    runtimeConfig: runtimeConfigSchema.default({}),
+    args: z
+      .object({
+        cni: z
+          .object({
+            ips: z.array(requestedIpSchema).optional(),
+            mac: macSchema.optional(),
+            labels: z.array(z.object({ key: z.string(), value: z.string() })).optional(),
+          })
+          .optional(),
+      })
+      .optional(),
+    prevResult: z.unknown().optional(),
+    logFile: z.string().refine(isAbsolute, 'must be an absolute path').optional(),
+    logLevel: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`).optional(),
+    'cni.dev/valid-attachments': attachments.optional(),
+    'cni.dev/attachments': attachments.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.hairpinMode && c.promiscMode) {
+      ctx.addIssue({ code: 'custom', path: ['promiscMode'], message: 'cannot be set together with hairpinMode' });
+    }
+    if (c.vlan !== 0 && c.vlanTrunk !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['vlanTrunk'], message: 'cannot be set together with vlan' });
+    }
+  });
+
+function configError(msg: string, details: string, cause?: unknown): CniError {
+  return new CniError(ErrorCode.InvalidConfig, msg, details, { cause });
+}
+
+/** Size guard and JSON.parse: code 6 for anything that is not a JSON object. */
+function decode(stdin: string | Uint8Array): Record<string, unknown> {
+  const size = typeof stdin === 'string' ? Buffer.byteLength(stdin) : stdin.byteLength;
+  if (size > MAX_CONFIG_BYTES) {
+    throw new CniError(ErrorCode.DecodingFailure, 'network config too large', `${size} bytes, the limit is ${MAX_CONFIG_BYTES}`);
+  }
+  const text = typeof stdin === 'string' ? stdin : Buffer.from(stdin).toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new CniError(ErrorCode.DecodingFailure, 'error decoding network config', (err as Error).message, { cause: err });
+  }
+  if (!isPlainObject(parsed)) {
+    throw new CniError(ErrorCode.DecodingFailure, 'error decoding network config', 'the network config must be a JSON object');
+  }
+  return parsed;
+}
+
+/**
+ * The config's version: a missing or empty cniVersion is 0.1.0 (the Go library's reading);
+ * a non-string is code 7 and an unsupported one code 1.
+ */
+function configVersion(conf: Record<string, unknown>): CniVersion {
+  const v = conf.cniVersion;
+  if (v === undefined || v === '') return '0.1.0';
+  if (typeof v !== 'string') throw configError('invalid network config', `cniVersion: must be a string (got ${JSON.stringify(v)})`);
+  return assertSupportedVersion(v);
+}
+
+/**
+ * Parses stdin into a NetConf. Top-level and runtimeConfig keys match case-insensitively, as
+ * Go's decoder does; unknown fields are tolerated. Codes: 6 too large or not JSON, 1 unsupported
+ * cniVersion, 7 any schema failure, with details naming each bad path and value.
+ */
+export function parseNetConf(stdin: string | Uint8Array): NetConf {
+  const raw = decode(stdin);
+  const input = foldKeys(raw, TOP_KEYS) as Record<string, unknown>;
+  dropNulls(input);
+  const cniVersion = configVersion(input);
+  if ('runtimeConfig' in input) input.runtimeConfig = normaliseRuntimeConfig(input.runtimeConfig);
+  const args = foldKeys(input.args, ['cni']);
+  if (isPlainObject(args)) {
+    if ('cni' in args) args.cni = foldKeys(args.cni, ['ips', 'mac', 'labels']);
+    input.args = args;
+  }
+
+  const parsed = netConfSchema.safeParse(input);
+  if (!parsed.success) throw configError('invalid network config', describeIssues(parsed.error.issues, input));
+  const c = parsed.data;
+
+  const conf: NetConf = {
+    cniVersion,
+    name: c.name,
+    type: c.type,
+    bridge: c.bridge,
+    // isDefaultGateway needs the gateway address on the bridge: it implies isGateway.
+    isGateway: c.isGateway || c.isDefaultGateway,
+    isDefaultGateway: c.isDefaultGateway,
+    forceAddress: c.forceAddress,
+    ipMasq: c.ipMasq,
+    hairpinMode: c.hairpinMode,
+    promiscMode: c.promiscMode,
+    vlan: c.vlan,
+    preserveDefaultVlan: c.preserveDefaultVlan,
+    macspoofchk: c.macspoofchk,
+    enabledad: c.enabledad,
+    disableContainerInterface: c.disableContainerInterface,
+    portIsolation: c.portIsolation,
+    capabilities: c.capabilities,
+    runtimeConfig: c.runtimeConfig,
+    raw,
+  };
+  if (c.mtu !== undefined) conf.mtu = c.mtu;
+  if (c.vlanTrunk !== undefined) conf.vlanTrunk = c.vlanTrunk;
+  if (c.ipam !== undefined) conf.ipam = c.ipam;
+  if (c.dns !== undefined) conf.dns = c.dns;
+  if (c.args !== undefined) conf.args = c.args;
+  if (c.logFile !== undefined) conf.logFile = c.logFile;
+  if (c.logLevel !== undefined) conf.logLevel = c.logLevel;
+  const valid = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
+  if (valid !== undefined) conf.validAttachments = valid;
+  if (c.prevResult !== undefined) conf.prevResult = parsePrevResult(c.prevResult, cniVersion);
+  return conf;
+}
+
+/**
+ * The config's cniVersion if stdin is readable and names a supported one, else undefined: for
+ * the error reply and VERSION, which must work even when the rest of the config is bad.
+ */
+export function peekCniVersion(stdin: string | Uint8Array): CniVersion | undefined {
+  try {
+    const v = foldKeys(decode(stdin), ['cniVersion']) as Record<string, unknown>;
+    return isSupportedVersion(v.cniVersion) ? v.cniVersion : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The addresses the runtime asked for, by the conventions' precedence: runtimeConfig `ips`,
+ * then `args.cni.ips`, then CNI_ARGS `IP=`. Empty when none was asked for.
+ */
+export function requestedIps(conf: NetConf, cniArgs: CniArgs): string[] {
+  if (conf.runtimeConfig.ips?.length) return conf.runtimeConfig.ips;
+  if (conf.args?.cni?.ips?.length) return conf.args.cni.ips;
+  return cniArgs.ips;
+}
+
+/**
+ * The MAC the runtime asked for (runtimeConfig `mac`, then `args.cni.mac`, then CNI_ARGS
+ * `MAC=`), in lowercase colon form. A CNI_ARGS MAC that is not a 6-byte unicast address is
+ * code 4; the config's were checked by parseNetConf.
+ */
+export function requestedMac(conf: NetConf, cniArgs: CniArgs): string | undefined {
+  if (conf.runtimeConfig.mac) return conf.runtimeConfig.mac;
+  if (conf.args?.cni?.mac) return conf.args.cni.mac;
+  if (cniArgs.mac === undefined) return undefined;
+  const mac = normaliseMac(cniArgs.mac);
+  if (!mac) {
+    throw new CniError(ErrorCode.InvalidEnv, 'CNI_ARGS: invalid MAC', `MAC=${cniArgs.mac} must be a 6-byte unicast MAC address`);
+  }
+  return mac;
+}

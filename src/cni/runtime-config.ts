@@ -1,0 +1,147 @@
+// The runtimeConfig capabilities: case-insensitive key normalisation, then a zod schema.
+import { z } from 'zod';
+import { ipFamily, isCidr, isIpOrCidr, normaliseMac, parseCidr } from './addresses.ts';
+import { foldEach, foldKeys, isPlainObject } from './fold-keys.ts';
+
+export interface PortMapping {
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp' | 'sctp';
+  /** Absent means every host address (containerd sends "" for that). */
+  hostIP?: string;
+}
+
+export interface IpRange {
+  subnet: string;
+  rangeStart?: string;
+  rangeEnd?: string;
+  gateway?: string;
+}
+
+export interface RuntimeDns {
+  servers?: string[];
+  searches?: string[];
+  options?: string[];
+  domain?: string;
+}
+
+/** Rates and bursts in bits (per second), as the bandwidth capability defines them. */
+export interface Bandwidth {
+  ingressRate?: number;
+  ingressBurst?: number;
+  egressRate?: number;
+  egressBurst?: number;
+}
+
+export interface RuntimeConfig {
+  portMappings?: PortMapping[];
+  /** Requested addresses, "ip/prefix" or bare. */
+  ips?: string[];
+  /** Requested MAC, normalised to lowercase colon form. */
+  mac?: string;
+  /** Range sets: one address is allocated from each set. */
+  ipRanges?: IpRange[][];
+  dns?: RuntimeDns;
+  bandwidth?: Bandwidth;
+  /** podman: network name to the pod's DNS aliases on it. */
+  aliases?: Record<string, string[]>;
+  cgroupPath?: string;
+}
+
+const RUNTIME_KEYS = ['portMappings', 'ips', 'mac', 'ipRanges', 'dns', 'bandwidth', 'aliases', 'cgroupPath'];
+const PORT_KEYS = ['hostPort', 'containerPort', 'protocol', 'hostIP'];
+const RANGE_KEYS = ['subnet', 'rangeStart', 'rangeEnd', 'gateway'];
+const DNS_KEYS = ['servers', 'searches', 'options', 'domain'];
+const BANDWIDTH_KEYS = ['ingressRate', 'ingressBurst', 'egressRate', 'egressBurst'];
+
+/**
+ * Groups a flat list of ranges (containerd's form) into range sets: all IPv4 ranges in one set
+ * and all IPv6 ranges in another, so a dual-stack list yields one address per family, and
+ * several ranges of one family stay alternatives within a set, as host-local reads them.
+ */
+function groupFlatRanges(ranges: unknown[]): unknown[][] {
+  const sets = new Map<number, unknown[]>();
+  for (const range of ranges) {
+    const subnet = isPlainObject(range) && typeof range.subnet === 'string' ? range.subnet : '';
+    const family = parseCidr(subnet)?.family ?? 4;
+    if (!sets.has(family)) sets.set(family, []);
+    sets.get(family)!.push(range);
+  }
+  return [...sets.values()];
+}
+
+/** Go leaves a field untouched for a JSON null: drop such keys so they read as absent. */
+export function dropNulls(obj: Record<string, unknown>): void {
+  for (const key of Object.keys(obj)) if (obj[key] === null) delete obj[key];
+}
+
+/**
+ * Renames runtimeConfig keys at every level to their canonical camelCase spelling, ignoring
+ * case (containerd sends `HostPort`, `Servers`, `IngressRate`...), and turns a flat `ipRanges`
+ * into range sets. Alias keys are network names, data rather than field names: left alone.
+ */
+export function normaliseRuntimeConfig(raw: unknown): unknown {
+  const rc = foldKeys(raw, RUNTIME_KEYS);
+  if (!isPlainObject(rc)) return rc;
+  dropNulls(rc);
+  if ('portMappings' in rc) rc.portMappings = foldEach(rc.portMappings, PORT_KEYS);
+  if ('dns' in rc) rc.dns = foldKeys(rc.dns, DNS_KEYS);
+  if ('bandwidth' in rc) rc.bandwidth = foldKeys(rc.bandwidth, BANDWIDTH_KEYS);
+  if (Array.isArray(rc.ipRanges)) {
+    const entries = (rc.ipRanges as unknown[]).map((entry) =>
+      Array.isArray(entry) ? foldEach(entry, RANGE_KEYS) : foldKeys(entry, RANGE_KEYS),
+    );
+    const flat = entries.length > 0 && entries.every(isPlainObject);
+    rc.ipRanges = flat ? groupFlatRanges(entries) : entries;
+  }
+  return rc;
+}
+
+const port = z.number().int().min(1, 'must be 1..65535').max(65535, 'must be 1..65535');
+const ip = z.string().refine((s) => ipFamily(s) !== 0, 'must be an IP address');
+const count = z.number().int().min(0);
+
+export const macSchema = z
+  .string()
+  .refine((s) => normaliseMac(s) !== undefined, 'must be a 6-byte unicast MAC address')
+  .transform((s) => normaliseMac(s)!);
+
+export const requestedIpSchema = z.string().refine(isIpOrCidr, 'must be an IP address or ip/prefix');
+
+const portMappingSchema = z.object({
+  hostPort: port,
+  containerPort: port,
+  protocol: z
+    .string()
+    .optional()
+    .transform((p) => (p || 'tcp').toLowerCase())
+    .pipe(z.enum(['tcp', 'udp', 'sctp'], 'must be tcp, udp or sctp')),
+  hostIP: z
+    .string()
+    .optional()
+    .refine((s) => !s || ipFamily(s) !== 0, 'must be an IP address or empty'),
+}).transform(({ hostIP, ...mapping }): PortMapping => (hostIP ? { ...mapping, hostIP } : mapping));
+
+const rangeSchema = z.object({
+  subnet: z.string().refine(isCidr, 'must be a CIDR'),
+  rangeStart: ip.optional(),
+  rangeEnd: ip.optional(),
+  gateway: ip.optional(),
+});
+
+const stringList = z.array(z.string());
+
+export const runtimeConfigSchema: z.ZodType<RuntimeConfig> = z.object({
+  portMappings: z.array(portMappingSchema).optional(),
+  ips: z.array(requestedIpSchema).optional(),
+  mac: macSchema.optional(),
+  ipRanges: z.array(z.array(rangeSchema)).optional(),
+  dns: z
+    .object({ servers: stringList.optional(), searches: stringList.optional(), options: stringList.optional(), domain: z.string().optional() })
+    .optional(),
+  bandwidth: z
+    .object({ ingressRate: count.optional(), ingressBurst: count.optional(), egressRate: count.optional(), egressBurst: count.optional() })
+    .optional(),
+  aliases: z.record(z.string(), stringList).optional(),
+  cgroupPath: z.string().optional(),
+});
