@@ -6,6 +6,7 @@ import type { CniArgs } from './cni-args.ts';
 import { CONTAINER_ID_PATTERN, checkInterfaceName } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { foldKeys, isPlainObject } from './fold-keys.ts';
+import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { parsePrevResult } from './prev-result.ts';
 import type { CniResult } from './result.ts';
 import {
@@ -21,9 +22,6 @@ import { describeIssues } from './zod-details.ts';
 
 /** Larger stdin is refused before JSON.parse (code 6): no real config comes near it. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** The `ipam` section: its `type` plus whatever that IPAM reads, kept as sent. */
 export type IpamConf = { type: string } & Record<string, unknown>;
