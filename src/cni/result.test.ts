@@ -160,6 +160,16 @@ describe('convertResult', () => {
     assert.equal(sortedJson(convertResult(podman, '0.4.0')), sortedJson(fixture('podman-host-local-ADD').stdout));
   });
 
+  it('adds the "version" the reference loopback leaves out of its 0.3.1 result, and differs in nothing else', () => {
+    // The reference loopback builds a 1.0.0 result labelled 0.3.1; Go's converter then skips the
+    // "conversion" because the labels match, so the IPs lack the 0.3.x "version" field.
+    const { stdout } = fixture('containerd-loopback-ADD');
+    const ours = convertResult(parsePrevResult(stdout, '0.3.1'), '0.3.1') as unknown as { ips: Array<Record<string, unknown>> };
+    assert.deepEqual(ours.ips.map((ip) => ip.version), ['4', '6']);
+    for (const ip of ours.ips) delete ip.version;
+    assert.equal(sortedJson(ours), sortedJson(stdout));
+  });
+
   it('reproduces every chained 0.4.0 stdout from the prevResult it was given', () => {
     // The bridge ADDs have no prevResult: the next plugin's prevResult is the bridge's output.
     const sources: Record<string, string> = { 'podman-bridge-ADD': 'podman-firewall-ADD', 'containerd-bridge-ADD': 'containerd-firewall-ADD' };
