@@ -1,0 +1,130 @@
+// The nft layer against the real nft and kernel (root): a network and its attachments in a
+// table of this test's own (`pier_test_<random>`), listed back, deleted in after() whatever
+// happens. No traffic here: this checks the ruleset's shape, scale and bookkeeping.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { buildNetworkSetup } from '../src/nft/build-network.ts';
+import { attachmentElements, buildAttachmentAdd, buildAttachmentDel, buildDocument } from '../src/nft/build-attachment.ts';
+import { assertNoHostPortConflicts, elementsOfAttachment, parseTableListing, type TableState } from '../src/nft/parse.ts';
+import { applyTransaction, deleteUdpConntrack, listTable, nftAvailable } from '../src/nft/runner.ts';
+import { checkForwardPolicy } from '../src/nft/forward-check.ts';
+import { attachmentComment } from '../src/nft/names.ts';
+import { CniError } from '../src/cni/errors.ts';
+import type { NftAttachment, NftNetwork } from '../src/nft/model.ts';
+
+const table = `pier_test_${randomBytes(4).toString('hex')}`;
+const net: NftNetwork = {
+  name: 'e2e-net', bridge: `pt${randomBytes(2).toString('hex')}br`, subnets: ['10.123.0.0/16', 'fd00:123::/64'],
+  ipMasq: true, portMappings: true, table,
+};
+const att = (i: number, portMappings: NftAttachment['portMappings'] = []): NftAttachment => ({
+  key: { containerID: `ctr${String(i).padStart(4, '0')}${'f'.repeat(56)}`, ifname: 'eth0' },
+  ips: [`10.123.${Math.floor(i / 250)}.${(i % 250) + 2}/16`, `fd00:123::${(i + 2).toString(16)}/64`],
+  portMappings,
+});
+const A = att(0, [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }, { hostPort: 15353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' }]);
+const B = att(1, [{ hostPort: 18081, containerPort: 80, protocol: 'tcp' }]);
+
+async function state(): Promise<TableState> {
+  const listing = await listTable('inet', table);
+  assert.ok(listing, `table inet ${table} exists`);
+  return parseTableListing(listing, table);
+}
+const ruleCount = (s: TableState) => s.chains.reduce((n, c) => n + c.rules, 0);
+const sorted = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
+/** What a CNI ADD sends: the network's setup and the attachment's elements in one transaction. */
+const add = (a: NftAttachment) => applyTransaction(buildDocument([...buildNetworkSetup(net), ...buildAttachmentAdd(net, a)]));
+
+describe('nft runner and builders against the kernel', () => {
+  before(async () => {
+    const avail = await nftAvailable();
+    assert.ok(avail.ok, JSON.stringify(avail));
+  });
+
+  after(() => {
+    try {
+      execFileSync('nft', ['delete', 'table', 'inet', table], { stdio: 'ignore' });
+    } catch {
+      // Never created, or already gone.
+    }
+  });
+
+  it('lists a table that does not exist as null', async () => {
+    assert.equal(await listTable('inet', table), null);
+  });
+
+  it('applies a network and two attachments in one transaction and lists them back', async () => {
+    await applyTransaction(buildDocument([...buildNetworkSetup(net), ...buildAttachmentAdd(net, A), ...buildAttachmentAdd(net, B)]));
+    const s = await state();
+    assert.equal(ruleCount(s), 16);
+    assert.equal(s.sets.length, 12);
+    for (const a of [A, B]) assert.deepEqual(sorted(elementsOfAttachment(s, net, a.key)), sorted(attachmentElements(net, a)));
+  });
+
+  it('re-applying the setup and an ADD changes nothing (idempotent)', async () => {
+    const before = await state();
+    await add(A);
+    const s = await state();
+    assert.equal(ruleCount(s), 16);
+    assert.deepEqual(sorted(s.elements), sorted(before.elements));
+  });
+
+  it('keeps the rule count constant with 50 more attachments', async () => {
+    const t0 = Date.now();
+    for (let i = 2; i < 52; i++) await add(att(i, [{ hostPort: 20000 + i, containerPort: 8080, protocol: 'tcp' }]));
+    const ms = Date.now() - t0;
+    const s = await state();
+    assert.equal(ruleCount(s), 16);
+    assert.equal(new Set(s.elements.map((e) => e.comment)).size, 52);
+    // 52 attachments x 2 addresses, + hostport and hairpin entries per family and mapping.
+    assert.equal(s.elements.filter((e) => e.kind === 'podaddr').length, 104);
+    assert.ok(ms < 50 * 500, `50 ADD transactions took ${ms} ms`);
+  });
+
+  it('DEL removes exactly one attachment\'s elements, and a second DEL succeeds', async () => {
+    const before = await state();
+    const mine = elementsOfAttachment(before, net, A.key);
+    assert.equal(mine.length, attachmentElements(net, A).length);
+    await applyTransaction(buildDocument(buildAttachmentDel(net, mine)));
+    const s = await state();
+    assert.deepEqual(elementsOfAttachment(s, net, A.key), []);
+    assert.deepEqual(sorted(s.elements), sorted(before.elements.filter((e) => e.comment !== attachmentComment(A.key))));
+    // Again, with the elements it had (as if the listing were stale): still fine, still gone.
+    await applyTransaction(buildDocument(buildAttachmentDel(net, mine)));
+    assert.deepEqual(elementsOfAttachment(await state(), net, A.key), []);
+    assert.equal(ruleCount(await state()), 16);
+  });
+
+  it('detects a host port held by another attachment (101), and the kernel refuses it too', async () => {
+    const intruder = att(99, [{ hostPort: 18081, containerPort: 9999, protocol: 'tcp' }]);
+    const held = await state();
+    assert.throws(() => assertNoHostPortConflicts(held, net, intruder),
+      (e: unknown) => e instanceof CniError && e.code === 101 && e.message.includes(attachmentComment(B.key)));
+    // Skipping the check: the map's EEXIST fails the whole transaction, nothing is half-applied.
+    await assert.rejects(add(intruder), (e: unknown) => e instanceof CniError && e.code === 102);
+    assert.deepEqual(sorted((await state()).elements), sorted(held.elements));
+  });
+
+  it('takes over a pod address left behind by an attachment that never got its DEL', async () => {
+    const ghost = att(200);
+    await add(ghost);
+    const heir: NftAttachment = { ...ghost, key: { containerID: 'heir', ifname: 'eth0' } };
+    await add(heir);
+    const s = await state();
+    assert.deepEqual(elementsOfAttachment(s, net, ghost.key), []);
+    assert.equal(elementsOfAttachment(s, net, heir.key).length, 2);
+  });
+
+  it('does not report its own table in the forward-policy check', async () => {
+    const drops = await checkForwardPolicy({ ownTable: table });
+    assert.ok(drops.every((d) => d.table !== table));
+  });
+
+  it('deletes UDP conntrack entries for a port (none here)', async () => {
+    const r = await deleteUdpConntrack(40000 + Math.floor(Math.random() * 20000), 4);
+    assert.ok(r.ok || /conntrack not found/.test(r.reason), JSON.stringify(r));
+  });
+
+});
