@@ -6,10 +6,12 @@ import { ioError } from './fs-atomic.ts';
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+// Made at first use: the V8 startup snapshot cannot hold a SharedArrayBuffer.
+let sleeper: Int32Array | undefined;
 
 /** Blocks the thread for ms (the plugin is a short-lived synchronous process). */
 function sleepSync(ms: number): void {
+  sleeper ??= new Int32Array(new SharedArrayBuffer(4));
   Atomics.wait(sleeper, 0, 0, ms);
 }
 

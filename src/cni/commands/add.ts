@@ -1,0 +1,121 @@
+// CNI ADD: IPAM, then the bridge, veth, addresses and routes, then NAT; a failure at any step
+// undoes every earlier one, IPAM included.
+import * as nl from '../../netlink/index.ts';
+import { parseCidr } from '../../netlink/ip-bytes.ts';
+import { networkOf } from '../../bridge/subnet.ts';
+import { UndoStack } from '../../bridge/undo.ts';
+import { Handles, wirePod, type WireSpec } from '../../bridge/wire.ts';
+import { ipamDel } from '../../ipam/ipam.ts';
+import { CniError, ErrorCode, toCniError } from '../errors.ts';
+import { convertResult, type CniResult, type ResultRoute } from '../result.ts';
+import { requestedIps, requestedMac } from '../config.ts';
+import type { AttachEnv } from '../env.ts';
+import type { Ctx } from './context.ts';
+import { ipamAddFor, ipamDelFor } from './ipam-driver.ts';
+import { natAttachment, natNetwork } from './nat-spec.ts';
+import { checkPodNetns, saveOwnRecord, updateRecord } from './records.ts';
+import { kernelError } from './kernel-error.ts';
+
+export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknown>> {
+  const { env, conf, deps } = ctx;
+  const key = { containerID: env.containerId, ifname: env.ifname };
+  const requested = requestedIps(conf, ctx.cniArgs);
+  const mac = requestedMac(conf, ctx.cniArgs);
+  const portMappings = conf.capabilities.portMappings === false ? [] : (conf.runtimeConfig.portMappings ?? []);
+  const netnsId = checkPodNetns(env.netns, env.netnsOverride);
+  if (conf.vlan && conf.isGateway) {
+    throw new CniError(ErrorCode.UnsupportedField, 'isGateway together with vlan is not supported yet', `vlan=${conf.vlan}`);
+  }
+
+  const h = new Handles();
+  const undo = new UndoStack();
+  try {
+    const host = h.sock(nl.NetlinkSocket.open());
+    const pod = h.sock(nl.openNetnsSocket(env.netns));
+    if (nl.getLinkByName(pod, env.ifname)) {
+      throw new CniError(ErrorCode.InvalidEnv, `CNI_IFNAME ${env.ifname} already exists in ${env.netns}`, 'CNI_IFNAME');
+    }
+
+    const init = {
+      ...key,
+      netnsPath: env.netns,
+      netns: netnsId,
+      portMappings,
+      ipMasq: conf.ipMasq,
+      bridge: conf.bridge,
+    };
+    const ipam = ipamAddFor(ctx, init, requested);
+    undo.push('IPAM reservation', () => ipamDelFor(ctx));
+    if (!ctx.ipam) {
+      saveOwnRecord(ctx, { ...init, extra: { ips: ipam.ips.map((i) => i.address) } });
+      undo.push('attachment record', () => void ipamDel(deps.ipam, ctx.records, key));
+    }
+
+    const routes: ResultRoute[] = [...ipam.routes];
+    if (conf.isDefaultGateway) {
+      for (const ip of ipam.ips) {
+        if (!ip.gateway) continue;
+        const dst = parseCidr(ip.address).family === 4 ? '0.0.0.0/0' : '::/0';
+        if (!routes.some((r) => r.dst === dst)) routes.push({ dst, gw: ip.gateway });
+      }
+    }
+    const spec: WireSpec = {
+      bridge: conf.bridge,
+      netnsPath: env.netns,
+      ifname: env.ifname,
+      ...(conf.mtu !== undefined && { mtu: conf.mtu }),
+      ...(mac !== undefined && { mac }),
+      hairpin: conf.hairpinMode,
+      promisc: conf.promiscMode,
+      isolated: conf.portIsolation,
+      enableDad: conf.enabledad,
+      vlan: conf.vlan,
+      ...(conf.vlanTrunk && { vlanTrunk: conf.vlanTrunk }),
+      preserveDefaultVlan: conf.preserveDefaultVlan,
+      isGateway: conf.isGateway,
+      forceAddress: conf.forceAddress,
+      ips: ipam.ips,
+      routes,
+    };
+    let wired;
+    try {
+      wired = wirePod(spec, host, pod, undo, h);
+    } catch (err) {
+      throw kernelError(err);
+    }
+    updateRecord(ctx, key, { hostVeth: wired.hostVeth.name, extra: { mac: wired.podLink.mac, hostIfindex: wired.hostVeth.index } });
+
+    const net = natNetwork(ctx, ipam.ips.map((i) => networkOf(i.address)));
+    const att = natAttachment(key, ipam.ips.map((i) => i.address), portMappings);
+    if (deps.nat.needed(net, att)) {
+      await deps.nat.add(net, att);
+      undo.push('NAT entries', () => deps.nat.del(net, key));
+    }
+
+    undo.commit();
+    const result: CniResult = {
+      interfaces: [
+        { name: wired.bridge.name, ...(wired.bridge.mac && { mac: wired.bridge.mac }) },
+        { name: wired.hostVeth.name, ...(wired.hostVeth.mac && { mac: wired.hostVeth.mac }) },
+        { name: env.ifname, ...(wired.podLink.mac && { mac: wired.podLink.mac }), sandbox: env.netns },
+      ],
+      ips: ipam.ips.map((i) => ({ ...i, interface: 2 })),
+      routes,
+      dns: hasDns(conf.dns) ? conf.dns : ipam.dns,
+    };
+    deps.log.info('ADD done', { hostVeth: wired.hostVeth.name, ips: ipam.ips.map((i) => i.address) });
+    return convertResult(result, conf.cniVersion);
+  } catch (err) {
+    const failures = await undo.unwind();
+    const e = toCniError(err);
+    if (failures.length) deps.log.error('ADD failed and could not undo everything', { failures, error: e });
+    else deps.log.warn('ADD failed; every step undone', { error: e });
+    throw e;
+  } finally {
+    h.close();
+  }
+}
+
+function hasDns(d: Ctx['conf']['dns']): d is NonNullable<Ctx['conf']['dns']> {
+  return Boolean(d && (d.nameservers?.length || d.domain || d.search?.length || d.options?.length));
+}

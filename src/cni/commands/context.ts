@@ -1,0 +1,57 @@
+// What every command gets: the parsed env and config, a logger, IPAM dependencies, and where
+// the attachment records live.
+import type { Logger } from '../log.ts';
+import type { NetConf } from '../config.ts';
+import type { CniArgs } from '../cni-args.ts';
+import type { AttachEnv, DelEnv, NodeEnv } from '../env.ts';
+import { CniError, ErrorCode } from '../errors.ts';
+import { DEFAULT_DATA_DIR, parseIpamConfig, type IpamConfig } from '../../ipam/config.ts';
+import type { IpamDeps, StoreLocation } from '../../ipam/ipam.ts';
+import type { NatDriver } from './nat.ts';
+
+export interface CommandDeps {
+  ipam: IpamDeps;
+  log: Logger;
+  /** nftables side; undefined until configured (tests may inject a fake). */
+  nat: NatDriver;
+}
+
+export interface Ctx<E = AttachEnv | DelEnv | NodeEnv> {
+  env: E;
+  rawEnv: Record<string, string | undefined>;
+  stdin: string | Buffer;
+  conf: NetConf;
+  cniArgs: CniArgs;
+  deps: CommandDeps;
+  /** Pier's own IPAM config, when `ipam.type` is `pier-ipam`. */
+  ipam?: IpamConfig;
+  /** The delegated IPAM plugin's type, when it is another one. */
+  delegateIpam?: string;
+  /** Where this network's attachment records live. */
+  records: StoreLocation;
+}
+
+export const PIER_IPAM = 'pier-ipam';
+
+/** Decides how IPAM is done and where records live, from the parsed config. */
+export function ipamPlan(conf: NetConf): Pick<Ctx, 'ipam' | 'delegateIpam' | 'records'> {
+  const type = conf.ipam?.type ?? '';
+  if (type === PIER_IPAM) {
+    const ipam = parseIpamConfig(conf.ipam, conf.name);
+    return { ipam, records: { dataDir: ipam.dataDir, network: conf.name } };
+  }
+  // With a delegated (or no) IPAM, Pier still keeps its own record of what ADD made.
+  const dataDir = conf.raw.dataDir ?? DEFAULT_DATA_DIR;
+  if (typeof dataDir !== 'string' || !dataDir.startsWith('/') || dataDir.split('/').includes('..') || /[\0-\x1f]/.test(dataDir)) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid network config', `dataDir: must be an absolute path without ".." (got ${JSON.stringify(dataDir)})`);
+  }
+  return { ...(type && { delegateIpam: type }), records: { dataDir, network: conf.name } };
+}
+
+/** Pier's own top-level fields beyond the reference bridge's: checked before any side effect. */
+export function checkPierFields(conf: NetConf): void {
+  const t = conf.raw.nftTable;
+  if (t !== undefined && (typeof t !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(t))) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid network config', `nftTable: must be a name of letters, digits and _ (got ${JSON.stringify(t)})`);
+  }
+}

@@ -1,0 +1,58 @@
+// CNI DEL: idempotent; works with CNI_NETNS empty or gone and without prevResult. Every step
+// runs even when an earlier one failed; the errors are reported together at the end.
+import * as nl from '../../netlink/index.ts';
+import { Handles, unwirePod } from '../../bridge/wire.ts';
+import { networkOf } from '../../bridge/subnet.ts';
+import { CniError, toCniError } from '../errors.ts';
+import type { DelEnv } from '../env.ts';
+import type { Ctx } from './context.ts';
+import { ipamDelFor } from './ipam-driver.ts';
+import { natNetwork } from './nat-spec.ts';
+import { getRecord, usablePodNetns } from './records.ts';
+import { kernelError } from './kernel-error.ts';
+
+export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
+  const { env, conf, deps } = ctx;
+  const key = { containerID: env.containerId, ifname: env.ifname };
+  const errors: CniError[] = [];
+  const step = async (what: string, fn: () => unknown) => {
+    try {
+      await fn();
+    } catch (err) {
+      const e = err instanceof nl.SysError ? kernelError(err) : toCniError(err);
+      deps.log.error(`DEL: ${what} failed`, { error: e });
+      errors.push(e);
+    }
+  };
+
+  let record: ReturnType<typeof getRecord>;
+  await step('reading the attachment record', () => {
+    record = getRecord(ctx, key);
+  });
+  // Refusing the plugin's own netns must stop everything: nothing below may run against it.
+  const netns = usablePodNetns(env.netns, env.netnsOverride, record?.netns);
+  if (env.netns && !netns) deps.log.info('DEL: CNI_NETNS is gone or not the recorded one; cleaning up from the record', { netns: env.netns });
+
+  await step('removing the veth pair', () => {
+    const h = new Handles();
+    try {
+      const host = h.sock(nl.NetlinkSocket.open());
+      const did = unwirePod({ bridge: record?.bridge || conf.bridge, ifname: env.ifname, hostVeth: record?.hostVeth, netnsPath: netns }, host, h);
+      deps.log.info(`DEL: ${did}`);
+    } finally {
+      h.close();
+    }
+  });
+  await step('removing NAT entries', async () => {
+    const subnets = (record?.ips ?? []).map((i) => networkOf(i.address));
+    const net = natNetwork(ctx, subnets);
+    if (deps.nat.needed(net) || record?.portMappings.length || net.portMappings) await deps.nat.del(net, key);
+  });
+  await step('releasing addresses', () => ipamDelFor(ctx));
+
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) {
+    throw new CniError(errors[0].code, `DEL failed in ${errors.length} steps: ${errors.map((e) => e.message).join('; ')}`, errors.map((e) => e.details).filter(Boolean).join('; '));
+  }
+  deps.log.info('DEL done');
+}
