@@ -1,0 +1,133 @@
+// Runs the built dist/pier exactly as a runtime does (env + stdin), inside a throwaway netns
+// that plays the host, so no test ever touches this machine's own interfaces or ruleset.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Cleanup, uniquePrefix } from './helpers.ts';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const PIER = join(ROOT, 'dist/pier');
+export const PIER_IPAM = join(ROOT, 'dist/pier-ipam');
+export const REFERENCE_PLUGINS = '/usr/lib/cni';
+
+/** Builds dist/pier once if it is missing (tests normally run after `npm run build`). */
+export function ensureBuilt(): void {
+  if (existsSync(PIER)) return;
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('build failed');
+}
+
+export interface CniCall {
+  command: 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'STATUS' | 'GC';
+  containerId?: string;
+  netns?: string;
+  ifname?: string;
+  args?: string;
+  path?: string;
+  extraEnv?: Record<string, string>;
+  /** The plugin to run; default dist/pier. */
+  plugin?: string;
+}
+
+export interface CniReply {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON, or undefined when empty. */
+  json: any;
+}
+
+/**
+ * One test's world: a host netns (where the bridge, host veths and nft table live), pod netns
+ * on demand, a data dir and a log file, all named with a unique prefix and removed by `cleanup`.
+ */
+export class TestWorld {
+  readonly prefix = uniquePrefix();
+  readonly host = `${this.prefix}-host`;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly cleanup = new Cleanup();
+  private pods = 0;
+
+  constructor() {
+    this.dataDir = mkdtempSync(join(tmpdir(), `${this.prefix}-data-`));
+    this.logFile = join(this.dataDir, 'pier.log');
+    this.cleanup.add(() => rmSync(this.dataDir, { recursive: true, force: true }));
+    this.cleanup.addNetns(this.host);
+    const r = spawnSync('ip', ['netns', 'add', this.host]);
+    if (r.status !== 0) throw new Error(`ip netns add ${this.host}: ${r.stderr}`);
+    spawnSync('ip', ['-n', this.host, 'link', 'set', 'lo', 'up']);
+  }
+
+  /** A fresh pod netns; returns its name (path /run/netns/NAME). */
+  addPod(): string {
+    const name = `${this.prefix}-p${this.pods++}`;
+    this.cleanup.addNetns(name);
+    const r = spawnSync('ip', ['netns', 'add', name]);
+    if (r.status !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
+    spawnSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    return name;
+  }
+
+  /** The environment a runtime would pass, with the log redirected to this world. */
+  env(call: CniCall): Record<string, string> {
+    const env: Record<string, string> = {
+      CNI_COMMAND: call.command,
+      CNI_PATH: call.path ?? `${join(ROOT, 'dist')}:${REFERENCE_PLUGINS}`,
+      PIER_LOG_FILE: this.logFile,
+      PIER_LOG_LEVEL: 'debug',
+      ...call.extraEnv,
+    };
+    if (call.containerId !== undefined) env.CNI_CONTAINERID = call.containerId;
+    if (call.netns !== undefined) env.CNI_NETNS = call.netns;
+    if (call.ifname !== undefined) env.CNI_IFNAME = call.ifname;
+    if (call.args !== undefined) env.CNI_ARGS = call.args;
+    return env;
+  }
+
+  private argv(call: CniCall): string[] {
+    // `ip netns exec HOST env -i K=V... PLUGIN`: the plugin sees only the CNI environment.
+    const env = Object.entries(this.env(call)).map(([k, v]) => `${k}=${v}`);
+    return ['netns', 'exec', this.host, 'env', '-i', ...env, call.plugin ?? PIER];
+  }
+
+  /** Runs the plugin synchronously. */
+  call(call: CniCall, stdin: unknown): CniReply {
+    const input = typeof stdin === 'string' ? stdin : JSON.stringify(stdin);
+    const r = spawnSync('ip', this.argv(call), { input, encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, json: r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
+  }
+
+  /** Runs the plugin as a child process, for concurrency and kill tests. */
+  spawn(call: CniCall, stdin: unknown) {
+    const child = spawn('ip', this.argv(call), { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.end(typeof stdin === 'string' ? stdin : JSON.stringify(stdin));
+    return child;
+  }
+
+  /** Runs a command in the host netns. */
+  exec(cmd: string, args: string[]) {
+    return spawnSync('ip', ['netns', 'exec', this.host, cmd, ...args], { encoding: 'utf8' });
+  }
+
+  netnsPath(name: string): string {
+    return `/run/netns/${name}`;
+  }
+
+  /** A network config for this world (bridge, subnet and nft table unique to it). */
+  conf(cniVersion: string, o: { subnet?: string; subnet6?: string; extra?: Record<string, unknown>; ipam?: Record<string, unknown> } = {}) {
+    const ranges: unknown[] = [[{ subnet: o.subnet ?? '10.213.0.0/24' }]];
+    if (o.subnet6) ranges.push([{ subnet: o.subnet6 }]);
+    return {
+      cniVersion,
+      name: `${this.prefix}net`,
+      type: 'pier',
+      bridge: `${this.prefix}br`,
+      isGateway: true,
+      nftTable: `pier_test_${this.prefix}`,
+      ipam: { type: 'pier-ipam', ranges, routes: [{ dst: '0.0.0.0/0' }], dataDir: this.dataDir, ...o.ipam },
+      ...o.extra,
+    };
+  }
+}
