@@ -6,7 +6,7 @@
 // which src/native/load-koffi.ts loads at first use because native addons cannot be snapshotted.
 // dist/pier-ipam is a hard link to the same file; main() picks its mode from the invoked name.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, chmodSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,18 +61,24 @@ function buildExecutable() {
   execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { cwd: root, stdio: 'inherit' });
 
   mkdirSync(distDir, { recursive: true });
-  rmSync(executable, { force: true });
-  rmSync(ipamLink, { force: true });
-  copyFileSync(process.execPath, executable);
-  chmodSync(executable, 0o755);
+  // Build beside the target and rename into place: a plugin run that starts meanwhile executes
+  // either the old binary or the new one, never a half-injected file.
+  const tmpExe = join(distDir, `.pier.${process.pid}.tmp`);
+  const tmpLink = join(distDir, `.pier-ipam.${process.pid}.tmp`);
+  rmSync(tmpExe, { force: true });
+  rmSync(tmpLink, { force: true });
+  copyFileSync(process.execPath, tmpExe);
+  chmodSync(tmpExe, 0o755);
   // postject (LIEF) prints "Can't find string offset for section name '.note.100'" on Node's
   // binary; it is harmless (nodejs/postject#83).
   execFileSync(
     'npx',
-    ['--no', 'postject', executable, 'NODE_SEA_BLOB', seaBlob, '--sentinel-fuse', SEA_FUSE],
+    ['--no', 'postject', tmpExe, 'NODE_SEA_BLOB', seaBlob, '--sentinel-fuse', SEA_FUSE],
     { cwd: root, stdio: 'inherit' },
   );
-  linkSync(executable, ipamLink);
+  linkSync(tmpExe, tmpLink);
+  renameSync(tmpExe, executable);
+  renameSync(tmpLink, ipamLink);
   console.log(`built ${relative(root, executable)} and ${relative(root, ipamLink)} (hard link)`);
 }
 
