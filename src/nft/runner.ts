@@ -7,8 +7,9 @@ import { execa, type Options, type ResultPromise } from 'execa';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { NftDocument } from './build-attachment.ts';
 import type { IpFamily } from './addr.ts';
+import { FALLBACK_DIRS, resolveBinary } from './resolve-binary.ts';
 
-/** Where the binaries are; tests point these at fakes. */
+/** Where the binaries are; tests point these at fakes. A bare name is looked up by resolveBinary. */
 export interface RunnerOptions {
   nft?: string;
   conntrack?: string;
@@ -40,7 +41,7 @@ export async function applyTransaction(doc: NftDocument, opts: RunnerOptions = {
   const stdio = ['ignore', 'pipe', 'pipe', fd] as unknown as Options['stdio'];
   try {
     const r = await settle(
-      execa(o.nft, ['-j', '-f', `/proc/self/fd/${DOC_FD}`], {
+      execa(resolveBinary(o.nft), ['-j', '-f', `/proc/self/fd/${DOC_FD}`], {
         stdio,
         reject: false,
         timeout: o.timeoutMs,
@@ -83,7 +84,7 @@ export async function nftAvailable(opts: RunnerOptions = {}): Promise<NftAvailab
   const o = { ...DEFAULTS, ...opts };
   const v = await runNft(['--version'], opts);
   if (isNotFound(v)) {
-    return { ok: false, reason: `nft not found (${o.nft})`, fix: 'install the nftables package: apt-get install nftables' };
+    return { ok: false, reason: `nft not found (${whereLooked(o.nft)})`, fix: 'install the nftables package: apt-get install nftables' };
   }
   if (v.failed) return { ok: false, reason: `nft --version failed: ${firstLine(v)}`, fix: 'check the nft installation' };
   const version = /v?(\d+\.\d+(?:\.\d+)*)/.exec(v.stdout)?.[1] ?? v.stdout.trim();
@@ -116,8 +117,8 @@ export type ConntrackResult =
 export async function deleteUdpConntrack(port: number, family: IpFamily, opts: RunnerOptions = {}): Promise<ConntrackResult> {
   const o = { ...DEFAULTS, ...opts };
   const args = ['-D', '-f', family === 4 ? 'ipv4' : 'ipv6', '-p', 'udp', '--orig-port-dst', String(port)];
-  const r = await settle(execa(o.conntrack, args, { reject: false, timeout: o.timeoutMs, stdin: 'ignore' }));
-  if (isNotFound(r)) return { ok: false, reason: `conntrack not found (${o.conntrack}): install the conntrack package` };
+  const r = await settle(execa(resolveBinary(o.conntrack), args, { reject: false, timeout: o.timeoutMs, stdin: 'ignore' }));
+  if (isNotFound(r)) return { ok: false, reason: `conntrack not found (${whereLooked(o.conntrack)}): install the conntrack package` };
   const text = `${r.stdout}\n${r.stderr}`;
   const n = /(\d+) flow entries have been deleted/.exec(text);
   if (n) return { ok: true, deleted: Number(n[1]) };
@@ -137,7 +138,7 @@ interface RunResult {
 
 async function runNft(args: string[], opts: RunnerOptions): Promise<RunResult> {
   const o = { ...DEFAULTS, ...opts };
-  return settle(execa(o.nft, args, { reject: false, timeout: o.timeoutMs, stdin: 'ignore' }));
+  return settle(execa(resolveBinary(o.nft), args, { reject: false, timeout: o.timeoutMs, stdin: 'ignore' }));
 }
 
 async function settle(p: ResultPromise): Promise<RunResult> {
@@ -155,6 +156,10 @@ async function settle(p: ResultPromise): Promise<RunResult> {
 
 function isNotFound(r: RunResult): boolean {
   return r.code === 'ENOENT' || /ENOENT/.test(r.shortMessage ?? '');
+}
+
+function whereLooked(name: string): string {
+  return name.includes('/') ? name : `${name} in PATH and ${FALLBACK_DIRS.join(':')}`;
 }
 
 function firstLine(r: RunResult): string {
