@@ -83,11 +83,14 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
     } catch (err) {
       throw kernelError(err);
     }
-    updateRecord(ctx, key, { hostVeth: wired.hostVeth.name, extra: { mac: wired.podLink.mac, hostIfindex: wired.hostVeth.index } });
-
     const net = natNetwork(ctx, ipam.ips.map((i) => networkOf(i.address)));
     const att = natAttachment(key, ipam.ips.map((i) => i.address), portMappings);
-    if (deps.nat.needed(net, att)) {
+    const needsNat = deps.nat.needed(net, att);
+    // `pier resync` rebuilds the NAT table from the records alone: it needs the subnets and table.
+    const nft = needsNat && { nft: { subnets: net.subnets, ...(net.table && { table: net.table }) } };
+    updateRecord(ctx, key, { hostVeth: wired.hostVeth.name, extra: { mac: wired.podLink.mac, hostIfindex: wired.hostVeth.index, ...nft } });
+
+    if (needsNat) {
       await deps.nat.add(net, att);
       undo.push('NAT entries', () => deps.nat.del(net, key));
     }
