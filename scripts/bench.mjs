@@ -1,0 +1,487 @@
+#!/usr/bin/env node
+// `npm run bench`: Pier against the reference plugins (containernetworking-plugins in
+// /usr/lib/cni), in one interleaved run on this machine. Prints a table of ratios and writes
+// bench/results/<timestamp>.json (fields: bench/README.md).
+//
+// Isolation: each side gets its own throwaway netns playing the host (bridge, host veths, nft
+// table, iptables rules all live there) and its own pod netns; a worker (scripts/bench-worker.mjs,
+// a small libcni) runs inside each host netns and execs the plugins. Everything is named with a
+// unique `pb<4 hex>` prefix and removed at the end, on failure and on SIGINT/SIGTERM/SIGHUP too.
+// No traffic is sent at all. The real host's netns list, links, nft tables and iptables rules
+// are compared before and after.
+//
+// Usage: node scripts/bench.mjs [--runs N=25] [--scale N=500] [--burst N=100] [--parallel N=8]
+//                               [--burst-rounds N=1] [--no-build] [--out DIR]
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, totalmem, release, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PIER = join(ROOT, 'dist/pier');
+const REF_DIR = '/usr/lib/cni';
+const WORKER = join(ROOT, 'scripts/bench-worker.mjs');
+const PER_NETNS = 50; // attachments per shared pod netns (eth names differ) when populating
+
+const opts = parseArgs(process.argv.slice(2));
+const prefix = `pb${randomBytes(2).toString('hex')}`;
+const t0 = Date.now();
+const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+
+// ---------------------------------------------------------------- arguments, preconditions
+
+function parseArgs(argv) {
+  const o = { runs: 25, scale: 500, burst: 100, parallel: 8, burstRounds: 1, build: true, out: join(ROOT, 'bench/results') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${a} needs a whole number`);
+      return n;
+    };
+    if (a === '--runs') o.runs = num();
+    else if (a === '--scale') o.scale = num();
+    else if (a === '--burst') o.burst = num();
+    else if (a === '--parallel') o.parallel = num();
+    else if (a === '--burst-rounds') o.burstRounds = num();
+    else if (a === '--no-build') o.build = false;
+    else if (a === '--out') o.out = argv[++i];
+    else throw new Error(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+function sh(cmd, args, { check = true } = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (check && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+  return r;
+}
+
+function preflight() {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the bench creates network namespaces');
+  for (const p of ['bridge', 'host-local', 'portmap', 'firewall']) {
+    if (!existsSync(join(REF_DIR, p))) throw new Error(`${REF_DIR}/${p} missing: apt-get install containernetworking-plugins`);
+  }
+  for (const [bin, pkg] of [['iptables', 'iptables'], ['nft', 'nftables'], ['ip', 'iproute2']]) {
+    if (sh('sh', ['-c', `command -v ${bin}`], { check: false }).status !== 0) throw new Error(`${bin} missing: apt-get install -y ${pkg}`);
+  }
+  if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time missing: apt-get install -y time');
+  if (!existsSync(PIER) && opts.build) {
+    log('dist/pier missing: building');
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: ['ignore', 2, 2] });
+    if (r.status !== 0) throw new Error('build failed');
+  }
+  if (!existsSync(PIER)) throw new Error('dist/pier missing: run npm run build');
+}
+
+// ---------------------------------------------------------------- the real host, before/after
+
+/** What must be the same after the run: netns names, links, nft tables, iptables rules. */
+function hostSnapshot() {
+  const links = JSON.parse(sh('ip', ['-j', 'link', 'show']).stdout || '[]').map((l) => `${l.ifindex}:${l.ifname}`);
+  return {
+    netns: sh('ip', ['netns', 'list']).stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean).sort(),
+    links: links.sort(),
+    nftTables: sh('nft', ['list', 'tables']).stdout.split('\n').filter(Boolean).sort(),
+    // Counters and the "# Generated on <date>" comments change by themselves.
+    iptables: sh('iptables-save', [], { check: false }).stdout.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')),
+  };
+}
+
+function hostDiff(before, after) {
+  const diff = {};
+  for (const k of Object.keys(before)) {
+    const b = new Set(before[k]);
+    const a = new Set(after[k]);
+    const added = [...a].filter((x) => !b.has(x));
+    const removed = [...b].filter((x) => !a.has(x));
+    if (added.length || removed.length) diff[k] = { added, removed };
+  }
+  return diff;
+}
+
+// ---------------------------------------------------------------- the world and its cleanup
+
+const cleanupSteps = [];
+let cleanedUp = false;
+
+function cleanup() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  for (const step of cleanupSteps.reverse()) {
+    try {
+      step();
+    } catch {
+      /* every step gets its chance */
+    }
+  }
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    cleanup();
+    process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]);
+  });
+}
+
+function addNetns(name) {
+  cleanupSteps.push(() => spawnSync('ip', ['netns', 'del', name]));
+  sh('ip', ['netns', 'add', name]);
+  sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  return name;
+}
+
+/** A worker (small libcni) living in `hostNs`; requests are answered in order. */
+function startWorker(hostNs) {
+  // detached: the worker leads its own process group, so cleanup can end it and any plugin it
+  // is running, by that group's id, and nothing else.
+  const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, WORKER], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  cleanupSteps.push(() => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  });
+  const waiting = new Map();
+  let nextId = 1;
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const reply = JSON.parse(line);
+    const w = waiting.get(reply.id);
+    waiting.delete(reply.id);
+    if (reply.ok) w.resolve(reply.value);
+    else w.reject(new Error(reply.error));
+  });
+  child.on('exit', (code, signal) => {
+    for (const w of waiting.values()) w.reject(new Error(`worker in ${hostNs} exited (${code ?? signal})`));
+    waiting.clear();
+  });
+  return {
+    pid: child.pid,
+    call(req) {
+      return new Promise((resolve, reject) => {
+        const id = nextId++;
+        waiting.set(id, { resolve, reject });
+        child.stdin.write(`${JSON.stringify({ ...req, id })}\n`);
+      });
+    },
+    close() {
+      child.stdin.end();
+    },
+  };
+}
+
+/** One side's world: host netns + worker, a bench pod netns, pools of shared pod netns. */
+function makeSide(tag) {
+  const host = addNetns(`${prefix}-${tag}h`);
+  const pod = addNetns(`${prefix}-${tag}p`);
+  const pools = [];
+  return {
+    tag,
+    host,
+    podPath: `/run/netns/${pod}`,
+    worker: startWorker(host),
+    /** The netns path for attachment `i` of a batch: PER_NETNS attachments share one netns. */
+    poolPath(i) {
+      const k = Math.floor(i / PER_NETNS);
+      while (pools.length <= k) pools.push(addNetns(`${prefix}-${tag}n${pools.length}`));
+      return `/run/netns/${pools[k]}`;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- network configs
+
+function pierNet(dataDir, kind) {
+  const full = kind === 'full';
+  const pier = {
+    type: 'pier',
+    bridge: `${prefix}p${full ? 'f' : 'b'}`,
+    isGateway: true,
+    nftTable: `pier_${prefix}_${kind}`,
+    ...(full && { ipMasq: true, capabilities: { portMappings: true } }),
+    ipam: { type: 'pier-ipam', ranges: [[{ subnet: full ? '10.232.0.0/16' : '10.231.0.0/16' }]], dataDir },
+  };
+  return {
+    name: `${prefix}-pier-${kind}`,
+    cniVersion: '1.0.0',
+    cniPath: `${join(ROOT, 'dist')}:${REF_DIR}`,
+    // Pier's log goes to the bench's data dir, at its default level.
+    env: { PIER_LOG_FILE: join(dataDir, 'pier.log') },
+    plugins: [pier],
+  };
+}
+
+function refNet(dataDir, kind) {
+  const full = kind === 'full';
+  const bridge = {
+    type: 'bridge',
+    bridge: `${prefix}r${full ? 'f' : 'b'}`,
+    isGateway: true,
+    ...(full && { ipMasq: true }),
+    ipam: { type: 'host-local', ranges: [[{ subnet: full ? '10.234.0.0/16' : '10.233.0.0/16' }]], dataDir },
+  };
+  const plugins = full ? [bridge, { type: 'portmap', capabilities: { portMappings: true }, snat: true }, { type: 'firewall' }] : [bridge];
+  return { name: `${prefix}-ref-${kind}`, cniVersion: '1.0.0', cniPath: REF_DIR, env: {}, plugins };
+}
+
+// ---------------------------------------------------------------- statistics
+
+function quantile(sorted, q) {
+  if (!sorted.length) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+function summary(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const r = (x) => Math.round(x * 100) / 100;
+  return { n: s.length, median: r(quantile(s, 0.5)), p10: r(quantile(s, 0.1)), p90: r(quantile(s, 0.9)), min: r(s[0]), max: r(s[s.length - 1]) };
+}
+
+// ---------------------------------------------------------------- scenarios
+
+let cidSeq = 0;
+const cid = (tag) => `${prefix}-${tag}-${cidSeq++}`;
+
+/** `runs` interleaved ADD+DEL cycles on each side (order alternates every iteration). */
+async function cycles(sides, runs, withPort) {
+  const out = Object.fromEntries(sides.map(({ side }) => [side.tag, { add: [], del: [], addCalls: [], delCalls: [] }]));
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 ? [...sides].reverse() : sides;
+    for (const { side, net } of order) {
+      const att = {
+        containerId: cid(side.tag),
+        netns: side.podPath,
+        ifname: 'eth0',
+        ...(withPort && { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] }),
+      };
+      const a = await side.worker.call({ op: 'add', net, att });
+      const d = await side.worker.call({ op: 'del', net, att });
+      const o = out[side.tag];
+      o.add.push(a.ms);
+      o.del.push(d.ms);
+      o.addCalls.push(a.calls);
+      o.delCalls.push(d.calls);
+    }
+  }
+  const res = {};
+  for (const [tag, o] of Object.entries(out)) {
+    res[tag] = { add: summary(o.add), del: summary(o.del), addPerPlugin: perPlugin(o.addCalls), delPerPlugin: perPlugin(o.delCalls) };
+  }
+  return res;
+}
+
+/** Median time of each plugin of a chain. */
+function perPlugin(callLists) {
+  const by = {};
+  for (const calls of callLists) for (const c of calls) (by[c.type] ??= []).push(c.ms);
+  return Object.fromEntries(Object.entries(by).map(([t, xs]) => [t, summary(xs).median]));
+}
+
+function batchAtts(side, n, tag, portBase, ifPrefix) {
+  return Array.from({ length: n }, (_, i) => ({
+    containerId: cid(`${side.tag}${tag}`),
+    netns: side.poolPath(i),
+    ifname: `${ifPrefix}${i % PER_NETNS}`,
+    portMappings: [{ hostPort: portBase + i, containerPort: 80, protocol: 'tcp' }],
+  }));
+}
+
+async function main() {
+  preflight();
+  const before = hostSnapshot();
+  const loadBefore = loadavg();
+  if (loadBefore[0] > cpus().length * 0.75) log(`load average ${loadBefore[0].toFixed(1)} on ${cpus().length} CPUs: figures will be noisy (ratios are interleaved, so less so)`);
+  const iptablesBackend = /\((\w+)\)/.exec(sh('iptables', ['--version']).stdout)?.[1] ?? 'unknown';
+  const dataDir = mkdtempSync(join(tmpdir(), `${prefix}-data-`));
+  cleanupSteps.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  log(`prefix ${prefix}, data ${dataDir}, runs ${opts.runs}, scale ${opts.scale}, burst ${opts.burst} at ${opts.parallel}`);
+
+  const P = makeSide('p');
+  const R = makeSide('r');
+  const nets = {
+    p: { bare: pierNet(join(dataDir, 'pier'), 'bare'), full: pierNet(join(dataDir, 'pier'), 'full') },
+    r: { bare: refNet(join(dataDir, 'ref'), 'bare'), full: refNet(join(dataDir, 'ref'), 'full') },
+  };
+  const results = {};
+
+  // Warm-up: one full cycle each, so page cache and first-time setup (bridge creation, nft
+  // table, iptables chains) are not in the figures.
+  log('warm-up');
+  await cycles([{ side: P, net: nets.p.bare }, { side: R, net: nets.r.bare }], 1, false);
+  await cycles([{ side: P, net: nets.p.full }, { side: R, net: nets.r.full }], 1, true);
+
+  log('start-up floor: dist/pier --version vs node -e 0');
+  {
+    const pier = [];
+    const node = [];
+    for (let i = 0; i < opts.runs; i++) {
+      const a = () => P.worker.call({ op: 'exec', file: PIER, args: ['--version'] }).then((r) => pier.push(r.ms));
+      const b = () => P.worker.call({ op: 'exec', file: process.execPath, args: ['-e', '0'] }).then((r) => node.push(r.ms));
+      if (i % 2) await b().then(a);
+      else await a().then(b);
+    }
+    results.startup = { pierVersion: summary(pier), nodeE0: summary(node) };
+  }
+
+  log('bare ADD/DEL');
+  results.bare = await cycles([{ side: P, net: nets.p.bare }, { side: R, net: nets.r.bare }], opts.runs, false);
+  log('full ADD/DEL');
+  results.full = await cycles([{ side: P, net: nets.p.full }, { side: R, net: nets.r.full }], opts.runs, true);
+
+  log('peak RSS of one Pier ADD');
+  {
+    const measure = async (net, withPort) => {
+      const kb = [];
+      for (let i = 0; i < 3; i++) {
+        const att = { containerId: cid('rss'), netns: P.podPath, ifname: 'eth0', ...(withPort && { portMappings: [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }] }) };
+        const r = await P.worker.call({ op: 'rss', net, att });
+        await P.worker.call({ op: 'del', net, att });
+        kb.push(r.maxRssKb);
+      }
+      return summary(kb.map((k) => k / 1024));
+    };
+    results.rssMb = { bareAdd: await measure(nets.p.bare, false), fullAdd: await measure(nets.p.full, true) };
+  }
+
+  log(`burst: ${opts.burst} full attachments at parallelism ${opts.parallel}, ${opts.burstRounds} round(s) per side`);
+  {
+    const b = { p: { add: [], del: [], total: [], addCallMs: [] }, r: { add: [], del: [], total: [], addCallMs: [] } };
+    for (let round = 0; round < opts.burstRounds; round++) {
+      for (const side of round % 2 ? [R, P] : [P, R]) {
+        const net = nets[side.tag].full;
+        const atts = batchAtts(side, opts.burst, 'b', 20000, 'b');
+        const a = await side.worker.call({ op: 'batch', net, atts, cmd: 'ADD', parallel: opts.parallel });
+        const d = await side.worker.call({ op: 'batch', net, atts, cmd: 'DEL', parallel: opts.parallel });
+        b[side.tag].add.push(a.totalMs);
+        b[side.tag].del.push(d.totalMs);
+        b[side.tag].total.push(a.totalMs + d.totalMs);
+        b[side.tag].addCallMs.push(...a.ms);
+        log(`  ${side.tag === 'p' ? 'pier' : 'reference'}: ADD ${(a.totalMs / 1000).toFixed(1)} s, DEL ${(d.totalMs / 1000).toFixed(1)} s`);
+      }
+    }
+    results.burst = Object.fromEntries(
+      Object.entries(b).map(([k, v]) => [k, { addTotalMs: summary(v.add), delTotalMs: summary(v.del), totalMs: summary(v.total), addCallMs: summary(v.addCallMs) }]),
+    );
+  }
+
+  if (opts.scale > 0) {
+    log(`scale: populating ${opts.scale} attachments with a hostPort on each side (parallelism ${opts.parallel})`);
+    results.scalePopulate = {};
+    for (const side of [P, R]) {
+      const atts = batchAtts(side, opts.scale, 's', 30000, 'e');
+      const r = await side.worker.call({ op: 'batch', net: nets[side.tag].full, atts, cmd: 'ADD', parallel: opts.parallel });
+      results.scalePopulate[side.tag] = { totalMs: Math.round(r.totalMs), addCallMs: summary(r.ms) };
+      log(`  ${side.tag === 'p' ? 'pier' : 'reference'}: ${(r.totalMs / 1000).toFixed(1)} s`);
+    }
+    log(`scale: full ADD/DEL with ${opts.scale} existing attachments`);
+    results.scale = { existing: opts.scale, at0: results.full, atN: await cycles([{ side: P, net: nets.p.full }, { side: R, net: nets.r.full }], opts.runs, true) };
+  }
+
+  P.worker.close();
+  R.worker.close();
+  cleanup();
+  const after = hostSnapshot();
+  const diff = hostDiff(before, after);
+  const ours = JSON.stringify(diff).includes(prefix);
+  results.hostCheck = { unchanged: Object.keys(diff).length === 0, leftoversWithOurPrefix: ours, diff };
+
+  const doc = {
+    when: new Date().toISOString(),
+    wallSeconds: Math.round((Date.now() - t0) / 100) / 10,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, iptablesBackend, loadavg1mBefore: loadBefore[0], loadavg1mAfter: loadavg()[0] },
+    options: opts,
+    prefix,
+    results,
+    ratios: ratios(results),
+  };
+  mkdirSync(opts.out, { recursive: true });
+  const file = join(opts.out, `${doc.when.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  printTable(doc);
+  console.log(`\nJSON: ${file}`);
+  console.log(`wall time ${doc.wallSeconds} s; real host ${results.hostCheck.unchanged ? 'unchanged' : `CHANGED: ${JSON.stringify(diff)}`}`);
+  if (ours) {
+    console.error(`leftovers named ${prefix} on the real host`);
+    process.exitCode = 1;
+  }
+}
+
+// ---------------------------------------------------------------- ratios and the table
+
+function ratios(r) {
+  const q = (a, b) => Math.round((a / b) * 100) / 100;
+  const out = {
+    bareAdd: { value: q(r.bare.p.add.median, r.bare.r.add.median), vs: 'reference bridge+host-local' },
+    bareDel: { value: q(r.bare.p.del.median, r.bare.r.del.median), vs: 'reference bridge+host-local' },
+    bareAddVsNode: { value: q(r.bare.p.add.median, r.startup.nodeE0.median), vs: 'node -e 0', target: 1.3 },
+    fullAdd: { value: q(r.full.p.add.median, r.full.r.add.median), vs: 'reference chain', target: 0.9 },
+    fullDel: { value: q(r.full.p.del.median, r.full.r.del.median), vs: 'reference chain', target: 0.4 },
+    versionVsNode: { value: q(r.startup.pierVersion.median, r.startup.nodeE0.median), vs: 'node -e 0', target: 1.15 },
+    burstTotal: { value: q(r.burst.p.totalMs.median, r.burst.r.totalMs.median), vs: 'reference chain', target: 0.6 },
+    rssFullAddMb: { value: r.rssMb.fullAdd.max, vs: 'MB, absolute', target: 70 },
+  };
+  if (r.scale) {
+    out.pierAddAtNVs0 = { value: q(r.scale.atN.p.add.median, r.scale.at0.p.add.median), vs: 'Pier ADD with 0 existing', target: 1.1 };
+    out.refAddAtNVs0 = { value: q(r.scale.atN.r.add.median, r.scale.at0.r.add.median), vs: 'reference ADD with 0 existing' };
+    out.pierDelAtNVs0 = { value: q(r.scale.atN.p.del.median, r.scale.at0.p.del.median), vs: 'Pier DEL with 0 existing' };
+    out.refDelAtNVs0 = { value: q(r.scale.atN.r.del.median, r.scale.at0.r.del.median), vs: 'reference DEL with 0 existing' };
+    out.fullAddAtN = { value: q(r.scale.atN.p.add.median, r.scale.atN.r.add.median), vs: 'reference chain, both at N' };
+    out.fullDelAtN = { value: q(r.scale.atN.p.del.median, r.scale.atN.r.del.median), vs: 'reference chain, both at N' };
+  }
+  for (const v of Object.values(out)) if (v.target !== undefined) v.met = v.value <= v.target;
+  return out;
+}
+
+function printTable(doc) {
+  const r = doc.results;
+  const x = doc.ratios;
+  const f = (s) => (s ? `${s.median.toFixed(1)} [${s.p10.toFixed(1)}–${s.p90.toFixed(1)}]` : '');
+  const rows = [];
+  const row = (name, a, b, ratio) => {
+    rows.push([name, f(a), f(b), ratio ? ratio.value.toFixed(2) : '', ratio?.target !== undefined ? `<= ${ratio.target}` : '', ratio?.met === undefined ? '' : ratio.met ? 'yes' : 'NO']);
+  };
+  row('bare ADD (ms)', r.bare.p.add, r.bare.r.add, x.bareAdd);
+  row('bare DEL (ms)', r.bare.p.del, r.bare.r.del, x.bareDel);
+  row('bare ADD vs node -e 0', r.bare.p.add, r.startup.nodeE0, x.bareAddVsNode);
+  row('full ADD (ms)', r.full.p.add, r.full.r.add, x.fullAdd);
+  row('full DEL (ms)', r.full.p.del, r.full.r.del, x.fullDel);
+  row('--version vs node -e 0', r.startup.pierVersion, r.startup.nodeE0, x.versionVsNode);
+  row(`burst ${doc.options.burst}@${doc.options.parallel} ADD (ms)`, r.burst.p.addTotalMs, r.burst.r.addTotalMs);
+  row(`burst ${doc.options.burst}@${doc.options.parallel} DEL (ms)`, r.burst.p.delTotalMs, r.burst.r.delTotalMs);
+  row(`burst ADD+DEL (ms)`, r.burst.p.totalMs, r.burst.r.totalMs, x.burstTotal);
+  if (r.scale) {
+    const n = r.scale.existing;
+    row(`full ADD, ${n} existing (ms)`, r.scale.atN.p.add, r.scale.atN.r.add, x.fullAddAtN);
+    row(`full DEL, ${n} existing (ms)`, r.scale.atN.p.del, r.scale.atN.r.del, x.fullDelAtN);
+    row(`Pier ADD ${n} vs 0`, r.scale.atN.p.add, r.scale.at0.p.add, x.pierAddAtNVs0);
+    row(`Pier DEL ${n} vs 0`, r.scale.atN.p.del, r.scale.at0.p.del, x.pierDelAtNVs0);
+    row(`reference ADD ${n} vs 0`, r.scale.atN.r.add, r.scale.at0.r.add, x.refAddAtNVs0);
+    row(`reference DEL ${n} vs 0`, r.scale.atN.r.del, r.scale.at0.r.del, x.refDelAtNVs0);
+  }
+  row('peak RSS, full ADD (MB)', r.rssMb.fullAdd, undefined, x.rssFullAddMb);
+  const head = ['figure', 'Pier median [p10–p90]', 'other median [p10–p90]', 'ratio', 'target', 'met'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => `| ${cells.map((c, i) => c.padEnd(w[i])).join(' | ')} |`;
+  console.log(line(head));
+  console.log(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  console.log('\n"other" is the reference plugins, or node -e 0, or Pier itself with 0 existing attachments (see the figure).');
+  console.log('full reference chain per plugin, ADD (ms):', JSON.stringify(r.full.r.addPerPlugin), 'DEL:', JSON.stringify(r.full.r.delPerPlugin));
+}
+
+try {
+  await main();
+} catch (err) {
+  log(`failed: ${err instanceof Error ? err.stack : err}`);
+  process.exitCode = 1;
+} finally {
+  cleanup();
+}
