@@ -1,7 +1,15 @@
-// The human CLI (no CNI_COMMAND in the environment): help, version, and `ls`.
+// The human CLI (no CNI_COMMAND in the environment): wire named netns (up/down/check), list,
+// explain, diagnose, and node-level STATUS/GC/resync.
 import { PIER_VERSION } from '../version.ts';
 import { DEFAULT_DATA_DIR } from '../ipam/config.ts';
 import { listAttachments } from '../ipam/ipam.ts';
+import { CliError, findPierConfs, loadNetworkConf } from './conf-file.ts';
+import { DEFAULT_STATE_DIR, check, checkName, describeUp, down, listStates, parsePort, readState, up, upConf } from './up-down.ts';
+import { explain } from './explain.ts';
+import { doctor, formatFindings } from './doctor.ts';
+import { runCni } from './run-cni.ts';
+import { existsSync } from 'node:fs';
+import { resyncCommand } from './resync-command.ts';
 
 export interface CliIo {
   argv: string[];
@@ -10,24 +18,67 @@ export interface CliIo {
   stderr: { write(s: string): unknown };
 }
 
+const DEFAULT_CONF_DIR = '/etc/cni/net.d';
+
+const COMMANDS: Record<string, { usage: string; about: string }> = {
+  up: { usage: 'pier up NAME [-c CONF] [-p HOSTPORT:PORT[/PROTO]]... [--ip ADDR] [--ifname IF] [--data-dir DIR] [--explain]', about: 'create netns NAME if missing and wire it with a real CNI ADD' },
+  down: { usage: 'pier down NAME', about: 'CNI DEL for NAME, and remove the netns if `up` created it' },
+  check: { usage: 'pier check NAME', about: 'CNI CHECK: is everything `up` made still there?' },
+  ls: { usage: 'pier ls [--json] [--data-dir DIR]', about: 'list attachments: netns or container, ifname, addresses, host veth, ports, age' },
+  explain: { usage: 'pier explain NAME', about: 'the ip, sysctl and nft commands equivalent to what Pier did for NAME' },
+  doctor: { usage: 'pier doctor [-c CONF] [--conf-dir DIR]', about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers' },
+  status: { usage: 'pier status [-c CONF] [--data-dir DIR]', about: 'CNI STATUS for the network: ready for ADD?' },
+  gc: { usage: 'pier gc [-c CONF] [--data-dir DIR]', about: 'CNI GC with the live attachments (netns still there) as the valid list' },
+  resync: { usage: 'pier resync [--data-dir DIR]', about: 'rebuild Pier\'s nftables table from the store (after `nft flush ruleset`)' },
+};
+
 export const HELP = `pier ${PIER_VERSION}: a CNI plugin with its own IPAM (bridge, veth, addresses, routes, nftables NAT)
 
-Usage:
-  pier --version                 print the version
-  pier --help                    this text
-  pier ls [--json] [--data-dir DIR]
-                                 list the attachments in the store (default ${DEFAULT_DATA_DIR})
+Commands:
+${Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.about}`).join('\n')}
+  pier --version | --help | COMMAND --help
 
-As a CNI plugin, a runtime runs pier with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC)
-and the network config on stdin; the reply is JSON on stdout, logs go to /var/log/pier.log
-(PIER_LOG_FILE, PIER_LOG_LEVEL, or "logFile"/"logLevel" in the config).
-Invoked as pier-ipam, the same program is an IPAM-only plugin ("ipam": {"type": "pier-ipam"}).
+Without -c, up/status/gc use the built-in network "pier-default": bridge pier0, pods in
+10.123.0.0/24 and fd00:123::/64, masquerade on. State lives in ${DEFAULT_DATA_DIR} (override
+with --data-dir) and ${DEFAULT_STATE_DIR} (--state-dir).
+
+As a CNI plugin, a runtime runs pier with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC) and
+the network config on stdin; the reply is JSON on stdout, logs go to /var/log/pier.log
+(PIER_LOG_FILE, PIER_LOG_LEVEL, or "logFile"/"logLevel" in the config). Invoked as pier-ipam,
+the same program is an IPAM-only plugin ("ipam": {"type": "pier-ipam", ...}).
 `;
 
-function usageError(io: CliIo, msg: string, hint: string): number {
-  io.stderr.write(`pier: ${msg}\n  hint: ${hint}\n`);
-  return 2;
+interface Args {
+  positional: string[];
+  flags: Map<string, string[]>;
 }
+
+const VALUE_FLAGS = new Set(['-c', '--conf', '-p', '--port', '--ip', '--ifname', '--data-dir', '--state-dir', '--conf-dir']);
+const BOOL_FLAGS = new Set(['--json', '--explain', '--help', '-h']);
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { positional: [], flags: new Map() };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    if (VALUE_FLAGS.has(arg)) {
+      value ??= argv[++i];
+      if (value === undefined) throw new CliError(`${arg} needs a value`, 'see --help');
+      a.flags.set(arg, [...(a.flags.get(arg) ?? []), value]);
+    } else if (BOOL_FLAGS.has(arg)) a.flags.set(arg, ['1']);
+    else if (arg.startsWith('-') && arg !== '-') throw new CliError(`unknown option ${arg}`, 'see --help');
+    else a.positional.push(arg);
+  }
+  return a;
+}
+
+const flag = (a: Args, ...names: string[]) => names.map((n) => a.flags.get(n)?.at(-1)).find((v) => v !== undefined);
+const all = (a: Args, ...names: string[]) => names.flatMap((n) => a.flags.get(n) ?? []);
 
 /** Runs the CLI; returns the exit code. */
 export async function runCli(io: CliIo): Promise<number> {
@@ -40,23 +91,134 @@ export async function runCli(io: CliIo): Promise<number> {
     io.stdout.write(`pier ${PIER_VERSION}\n`);
     return 0;
   }
-  if (cmd === 'ls') return cmdLs(io, rest);
-  return usageError(io, `unknown command ${JSON.stringify(cmd)}`, 'run `pier --help` for the commands');
+  const spec = COMMANDS[cmd];
+  if (!spec) {
+    io.stderr.write(`pier: unknown command ${JSON.stringify(cmd)}\n  hint: run \`pier --help\` for the commands\n`);
+    return 2;
+  }
+  try {
+    const a = parseArgs(rest);
+    if (a.flags.has('--help') || a.flags.has('-h')) {
+      io.stdout.write(`Usage: ${spec.usage}\n  ${spec.about}\n`);
+      return 0;
+    }
+    return await dispatch(cmd, a, io);
+  } catch (err) {
+    if (err instanceof CliError) {
+      io.stderr.write(`pier ${cmd}: ${err.message}\n  hint: ${err.hint}\n`);
+      return 1;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    io.stderr.write(`pier ${cmd}: ${msg}\n  hint: run \`pier doctor\`; details in /var/log/pier.log\n`);
+    return 1;
+  }
 }
 
-function cmdLs(io: CliIo, args: string[]): number {
-  let json = false;
-  let dataDir = DEFAULT_DATA_DIR;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--json') json = true;
-    else if (a === '--data-dir' && args[i + 1]) dataDir = args[++i];
-    else if (a.startsWith('--data-dir=')) dataDir = a.slice('--data-dir='.length);
-    else if (a === '--help' || a === '-h') {
-      io.stdout.write('Usage: pier ls [--json] [--data-dir DIR]\n  Lists the attachments in the store.\n');
+/** The network config of -c (or the default one), with --data-dir overriding pier-ipam's dataDir. */
+function confFor(a: Args): Record<string, unknown> {
+  const conf = loadNetworkConf(flag(a, '-c', '--conf'));
+  return withDataDir(conf, flag(a, '--data-dir'));
+}
+
+function withDataDir(conf: Record<string, unknown>, dataDir: string | undefined): Record<string, unknown> {
+  const ipam = conf.ipam as Record<string, unknown> | undefined;
+  if (!dataDir || ipam?.type !== 'pier-ipam') return conf;
+  return { ...conf, ipam: { ...ipam, dataDir } };
+}
+
+async function dispatch(cmd: string, a: Args, io: CliIo): Promise<number> {
+  const stateDir = flag(a, '--state-dir') ?? DEFAULT_STATE_DIR;
+  const env = io.env;
+  switch (cmd) {
+    case 'up': {
+      const name = checkName(a.positional[0]);
+      const opts = {
+        name,
+        confFile: flag(a, '-c', '--conf'),
+        ports: all(a, '-p', '--port').map(parsePort),
+        ip: flag(a, '--ip'),
+        ifname: flag(a, '--ifname') ?? 'eth0',
+        stateDir,
+        env,
+      };
+      if (a.flags.has('--explain')) {
+        io.stdout.write(explain({ netnsName: name, ifname: opts.ifname, conf: withDataDir(upConf(opts), flag(a, '--data-dir')), containerId: `pier-up-${name}` }));
+        return 0;
+      }
+      const st = await up({ ...opts, dataDir: flag(a, '--data-dir') });
+      io.stdout.write(describeUp(st));
       return 0;
-    } else return usageError(io, `unknown option ${JSON.stringify(a)} for ls`, 'pier ls [--json] [--data-dir DIR]');
+    }
+    case 'down': {
+      const st = await down({ name: a.positional[0] ?? '', stateDir, env });
+      io.stdout.write(`${st.name}: down${st.createdNetns ? ', netns removed' : ''}\n`);
+      return 0;
+    }
+    case 'check': {
+      const st = await check({ name: a.positional[0] ?? '', stateDir, env });
+      io.stdout.write(`${st.name}: ok (bridge, veth pair, addresses, routes, reservation and NAT entries all present)\n`);
+      return 0;
+    }
+    case 'explain': {
+      const st = readState(stateDir, checkName(a.positional[0]));
+      const r = st.result as { ips?: Array<{ address: string; gateway?: string }>; routes?: Array<{ dst: string; gw?: string }>; interfaces?: Array<{ name: string }> };
+      io.stdout.write(explain({ netnsName: st.name, ifname: st.ifname, conf: st.conf, containerId: st.containerId, hostVeth: r.interfaces?.[1]?.name, ips: r.ips, routes: r.routes }));
+      return 0;
+    }
+    case 'ls':
+      return ls(a, io, stateDir);
+    case 'doctor': {
+      const confs = flag(a, '-c', '--conf') ? [{ conf: confFor(a) }] : [...findPierConfs(flag(a, '--conf-dir') ?? DEFAULT_CONF_DIR), { conf: confFor(a) }];
+      const networks = confs.map(({ conf }) => networkOf(conf));
+      const findings = await doctor({ networks });
+      io.stdout.write(formatFindings(findings));
+      return findings.some((f) => f.level === 'fail') ? 1 : 0;
+    }
+    case 'status': {
+      const conf = confFor(a);
+      await runCni({ command: 'STATUS', conf: { ...conf, cniVersion: '1.1.0' }, env });
+      io.stdout.write(`${conf.name}: ready\n`);
+      return 0;
+    }
+    case 'gc': {
+      const conf = confFor(a);
+      const net = networkOf(conf);
+      const before = listAttachments(net.dataDir).filter((r) => r.network === net.name);
+      const live = before.filter((r) => r.netnsPath && existsSync(r.netnsPath)).map((r) => ({ containerID: r.containerID, ifname: r.ifname }));
+      await runCni({ command: 'GC', conf: { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': live }, env });
+      io.stdout.write(`${conf.name}: kept ${live.length} live attachment(s), released ${before.length - live.length}\n`);
+      return 0;
+    }
+    case 'resync': {
+      return resyncCommand({ dataDir: flag(a, '--data-dir') ?? DEFAULT_DATA_DIR, io });
+    }
   }
+  return 2;
+}
+
+/** name, bridge, subnets and dataDir of a network config (raw; the plugin validates it). */
+function networkOf(conf: Record<string, unknown>) {
+  const ipam = (conf.ipam ?? {}) as { type?: string; ranges?: Array<Array<{ subnet: string }>>; subnet?: string; dataDir?: string };
+  return {
+    name: String(conf.name),
+    bridge: typeof conf.bridge === 'string' ? conf.bridge : 'cni0',
+    subnets: ipam.ranges?.flatMap((s) => s.map((r) => r.subnet)) ?? (ipam.subnet ? [ipam.subnet] : []),
+    dataDir: ipam.type === 'pier-ipam' && ipam.dataDir ? ipam.dataDir : DEFAULT_DATA_DIR,
+    needsNat: Boolean(conf.ipMasq) || Boolean((conf.capabilities as Record<string, boolean> | undefined)?.portMappings),
+  };
+}
+
+function age(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+function ls(a: Args, io: CliIo, stateDir: string): number {
+  const dataDir = flag(a, '--data-dir') ?? DEFAULT_DATA_DIR;
+  const ups = new Map(listStates(stateDir).map((s) => [s.containerId, s.name]));
   const rows = listAttachments(dataDir).map((r) => ({
     containerID: r.containerID,
     ifname: r.ifname,
@@ -64,16 +226,25 @@ function cmdLs(io: CliIo, args: string[]): number {
     ips: r.ips.length ? r.ips.map((i) => i.address) : ((r.extra.ips as string[] | undefined) ?? []),
     hostVeth: r.hostVeth ?? null,
     netns: r.netnsPath ?? null,
-    portMappings: r.portMappings,
+    portMappings: r.portMappings as Array<{ hostPort: number; containerPort: number; protocol: string; hostIP?: string }>,
     created: r.createdAt,
   }));
-  if (json) {
+  if (a.flags.has('--json')) {
     io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
   }
-  const table = [['NETWORK', 'CONTAINER', 'IFNAME', 'ADDRESSES', 'HOST VETH', 'NETNS', 'CREATED']];
-  for (const r of rows) table.push([r.network, r.containerID.slice(0, 12), r.ifname, r.ips.join(','), r.hostVeth ?? '-', r.netns ?? '-', r.created]);
+  if (!rows.length) {
+    io.stdout.write(`no attachments in ${dataDir}\n`);
+    return 0;
+  }
+  const table = [['NETNS/CONTAINER', 'IFNAME', 'NETWORK', 'ADDRESSES', 'HOST VETH', 'PORTS', 'AGE']];
+  for (const r of rows) {
+    const who = ups.get(r.containerID) ?? (r.containerID.length > 16 ? r.containerID.slice(0, 12) : r.containerID);
+    const ports = r.portMappings.map((p) => `${p.hostIP ? `${p.hostIP}:` : ''}${p.hostPort}->${p.containerPort}/${p.protocol}`).join(',') || '-';
+    table.push([who, r.ifname, r.network, r.ips.join(','), r.hostVeth ?? '-', ports, age(r.created)]);
+  }
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
   for (const row of table) io.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}\n`);
   return 0;
 }
+
