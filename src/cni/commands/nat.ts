@@ -32,8 +32,11 @@ export interface NatDriver {
   check(net: NatNetwork, att: NatAttachment): Promise<string[]>;
   /** Removes entries of every attachment of the network not in `valid`. */
   gc(net: NatNetwork, valid: Array<{ containerID: string; ifname: string }>): Promise<void>;
-  /** Undefined when usable, else why not. */
-  status(net: NatNetwork): Promise<string | undefined>;
+  /**
+   * Undefined when the network can work, else why not: nft unusable while `need.nat`, or (with
+   * `need.forwarding`) another table's forward chain dropping the bridge's traffic.
+   */
+  status(net: NatNetwork, need: { nat: boolean; forwarding: boolean }): Promise<string | undefined>;
 }
 
 /** A NAT driver for configs that need none; anything asking for NAT through it is refused. */
@@ -45,5 +48,5 @@ export const noNat: NatDriver = {
   del: async () => {},
   check: async () => [],
   gc: async () => {},
-  status: async () => undefined,
+  status: async (_net, need) => (need.nat ? 'NAT is not available in this build' : undefined),
 };
