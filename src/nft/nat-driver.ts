@@ -12,6 +12,7 @@ import { assertNoHostPortConflicts, elementsByAttachment, elementsOfAttachment, 
 import { applyTransaction, deleteUdpConntrack, listTable, nftAvailable, type RunnerOptions } from './runner.ts';
 import { attachmentComment } from './names.ts';
 import { familyOf } from './addr.ts';
+import { describeForwardBlockers, forwardBlockers } from './forward-check.ts';
 
 /** Host ports belong to the host, not to one network: one lock serialises check-then-add. */
 const LOCK_DIR = '/run/pier';
@@ -21,7 +22,8 @@ export interface NftNatOptions extends RunnerOptions {
   warn?: (msg: string) => void;
 }
 
-function toNft(net: NatNetwork): NftNetwork {
+/** The network as the nft builders take it (also what `pier resync` rebuilds). */
+export function toNft(net: NatNetwork): NftNetwork {
   return {
     name: net.name,
     bridge: net.bridge,
@@ -33,7 +35,7 @@ function toNft(net: NatNetwork): NftNetwork {
   };
 }
 
-function toAtt(a: NatAttachment): NftAttachment {
+export function toAtt(a: NatAttachment): NftAttachment {
   return {
     key: { containerID: a.containerID, ifname: a.ifname },
     ips: a.ips,
@@ -47,10 +49,19 @@ async function requireNft(opts: RunnerOptions, err: unknown): Promise<never> {
   throw err;
 }
 
-function withLock<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs fn holding the host-wide nft lock. ADD holds it from listing to applying (conflict
+ * check), DEL and GC while they list and remove, and `pier resync` while it reads the store and
+ * rebuilds: so a resync never re-adds the entries of an attachment a DEL just removed.
+ */
+export async function withNftLock<T>(fn: () => Promise<T>): Promise<T> {
   mkdirSync(LOCK_DIR, { recursive: true, mode: 0o700 });
   const fd = lockFile(LOCK_FILE);
-  return fn().finally(() => unlockFile(fd, LOCK_FILE));
+  try {
+    return await fn();
+  } finally {
+    unlockFile(fd, LOCK_FILE);
+  }
 }
 
 export function createNftNat(opts: NftNatOptions = {}): NatDriver {
@@ -65,7 +76,7 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
     async add(net, att) {
       const n = toNft(net);
       const a = toAtt(att);
-      await withLock(async () => {
+      await withNftLock(async () => {
         let state;
         try {
           state = await list(net);
@@ -92,21 +103,23 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
     },
 
     async del(net, key) {
-      let state;
-      try {
-        state = await list(net);
-      } catch (err) {
-        const a = await nftAvailable(opts);
-        // No nft at all means there can be no rules of ours to remove.
-        if (!a.ok) {
-          opts.warn?.(`DEL: nft unusable (${a.reason}); no NAT entries removed`);
-          return;
+      await withNftLock(async () => {
+        let state;
+        try {
+          state = await list(net);
+        } catch (err) {
+          const a = await nftAvailable(opts);
+          // No nft at all means there can be no rules of ours to remove.
+          if (!a.ok) {
+            opts.warn?.(`DEL: nft unusable (${a.reason}); no NAT entries removed`);
+            return;
+          }
+          throw err;
         }
-        throw err;
-      }
-      if (!state) return;
-      const els = elementsOfAttachment(state, net, key);
-      if (els.length) await applyTransaction(buildDocument(buildAttachmentDel(toNft(net), els)), opts);
+        if (!state) return;
+        const els = elementsOfAttachment(state, net, key);
+        if (els.length) await applyTransaction(buildDocument(buildAttachmentDel(toNft(net), els)), opts);
+      });
     },
 
     async check(net, att) {
@@ -124,16 +137,24 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
     },
 
     async gc(net, valid) {
-      const state = await list(net).catch(() => undefined);
-      if (!state) return;
-      const keep = new Set(valid.map((v) => attachmentComment(v)));
-      const stale = [...elementsByAttachment(state, net)].filter(([comment]) => !keep.has(comment)).flatMap(([, els]) => els);
-      if (stale.length) await applyTransaction(buildDocument(buildAttachmentDel(toNft(net), stale)), opts);
+      await withNftLock(async () => {
+        const state = await list(net).catch(() => undefined);
+        if (!state) return;
+        const keep = new Set(valid.map((v) => attachmentComment(v)));
+        const stale = [...elementsByAttachment(state, net)].filter(([comment]) => !keep.has(comment)).flatMap(([, els]) => els);
+        if (stale.length) await applyTransaction(buildDocument(buildAttachmentDel(toNft(net), stale)), opts);
+      });
     },
 
-    async status() {
+    async status(net, need) {
       const a = await nftAvailable(opts);
-      return a.ok ? undefined : `${a.reason}; ${a.fix}`;
+      if (!a.ok) {
+        // Without nft there are no nftables chains to drop anything either: only NAT suffers.
+        return need.nat ? `${a.reason}; ${a.fix}` : undefined;
+      }
+      if (!need.forwarding) return undefined;
+      const blockers = await forwardBlockers(net, opts);
+      return blockers.length ? describeForwardBlockers(net, blockers) : undefined;
     },
   };
 }

@@ -73,6 +73,13 @@ export async function listChains(opts: RunnerOptions = {}): Promise<unknown> {
   return parseJsonOutput(r.stdout, 'list chains');
 }
 
+/** `nft -j list chain <family> <table> <chain>`: one chain with its rules. */
+export async function listChain(family: string, table: string, chain: string, opts: RunnerOptions = {}): Promise<unknown> {
+  const r = await runNft(['-j', 'list', 'chain', family, table, chain], opts);
+  if (r.failed) throw nftError(`list chain ${family} ${table} ${chain}`, r);
+  return parseJsonOutput(r.stdout, `list chain ${family} ${table} ${chain}`);
+}
+
 export type NftAvailability = { ok: true; version: string } | { ok: false; reason: string; fix: string };
 
 /**

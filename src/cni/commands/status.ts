@@ -1,16 +1,26 @@
-// CNI STATUS (1.1): ready to serve ADD? Cheap: the store is writable with free addresses, and
-// nft works when the network needs it.
+// CNI STATUS (1.1): ready to serve ADD? Cheap: the store is writable with free addresses, nft
+// works when the network needs it, and no other table drops the traffic the network forwards.
 import { CniError, ErrorCode } from '../errors.ts';
 import type { NodeEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
 import { ipamStatusFor } from './ipam-driver.ts';
 import { natNetwork } from './nat-spec.ts';
 
+/**
+ * Both NAT problems are code 50 ("not available"), not a success with a warning: STATUS has no
+ * warnings, only 0 or an error, and the runtime shows its message as the node's network
+ * condition. ADD would still "succeed" on such a host, but pods would get addresses and no
+ * connectivity: a forward chain with `policy drop` in another table (docker's `ip filter
+ * FORWARD`, a host firewall) drops forwarded traffic whatever Pier's table accepts, and no nft
+ * means no masquerade or hostPorts. Saying so, with the fix, beats pods that silently cannot
+ * talk. Only networks that forward (isGateway) are checked for the drop, and a chain that
+ * accepts the bridge by name both ways is taken as configured for Pier.
+ */
 export async function cmdStatus(ctx: Ctx<NodeEnv>): Promise<void> {
   ipamStatusFor(ctx);
   const net = natNetwork(ctx);
-  if (ctx.deps.nat.needed(net)) {
-    const why = await ctx.deps.nat.status(net);
-    if (why) throw new CniError(ErrorCode.NotAvailable, why, `network ${ctx.conf.name}`);
-  }
+  // Port mappings come with each ADD: a network that may get them needs nft like one with ipMasq.
+  const need = { nat: ctx.deps.nat.needed(net) || net.portMappings, forwarding: ctx.conf.isGateway };
+  const why = await ctx.deps.nat.status(net, need);
+  if (why) throw new CniError(ErrorCode.NotAvailable, why, `network ${ctx.conf.name}`);
 }
