@@ -5,7 +5,7 @@ import * as nl from '../netlink/index.ts';
 import { listAttachments } from '../ipam/ipam.ts';
 import { nftAvailable } from '../nft/runner.ts';
 import { checkForwardPolicy } from '../nft/forward-check.ts';
-import { sameSubnet } from '../bridge/subnet.ts';
+import { routeClashes } from './route-clash.ts';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';
@@ -52,14 +52,13 @@ export async function doctor(input: DoctorInput): Promise<Finding[]> {
   const sock = nl.NetlinkSocket.open();
   try {
     const links = nl.listLinks(sock);
-    const routes = [...nl.listRoutes(sock, { family: 4 }), ...nl.listRoutes(sock, { family: 6 })];
     for (const net of input.networks) {
       const bridge = links.find((l) => l.name === net.bridge);
+      const clashes = routeClashes(sock, net.subnets, net.bridge);
       for (const subnet of net.subnets) {
-        const clash = routes.filter((r) => r.oif !== bridge?.index && r.dst !== '0.0.0.0/0' && r.dst !== '::/0' && !r.dst.startsWith('fe80:') && sameSubnet(r.dst, subnet));
-        if (clash.length) {
-          const dev = (i?: number) => links.find((l) => l.index === i)?.name ?? '?';
-          out.push({ level: 'fail', what: `network ${net.name}: pod subnet ${subnet} overlaps host route ${clash.map((r) => `${r.dst} dev ${dev(r.oif)}`).join(', ')}`, fix: 'pick a pod subnet that nothing on the host routes (ip route; ip -6 route)' });
+        const clash = clashes.get(subnet);
+        if (clash) {
+          out.push({ level: 'fail', what: `network ${net.name}: pod subnet ${subnet} overlaps host route ${clash.join(', ')}`, fix: 'pick a pod subnet that nothing on the host routes (ip route; ip -6 route)' });
         } else out.push({ level: 'ok', what: `network ${net.name}: pod subnet ${subnet} clashes with no host route` });
       }
       const records = listAttachments(net.dataDir).filter((r) => r.network === net.name);

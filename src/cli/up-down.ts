@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as nl from '../netlink/index.ts';
 import { CliError, loadNetworkConf } from './conf-file.ts';
 import { runCni } from './run-cni.ts';
+import { routeClashes } from './route-clash.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/pier/up';
 
@@ -87,12 +88,24 @@ export function upConf(o: Pick<UpOptions, 'confFile' | 'ports' | 'ip' | 'dataDir
   return { ...conf, capabilities: caps, runtimeConfig: rc };
 }
 
+/** A pod subnet the host already routes elsewhere would make pods unreachable: refuse early. */
+function refuseRouteClash(conf: Record<string, unknown>): void {
+  const ipam = conf.ipam as { ranges?: Array<Array<{ subnet: string }>>; subnet?: string } | undefined;
+  const subnets = ipam?.ranges?.flatMap((s) => s.map((r) => r.subnet)) ?? (ipam?.subnet ? [ipam.subnet] : []);
+  const bridge = typeof conf.bridge === 'string' ? conf.bridge : 'cni0';
+  const clashes = nl.withSocket((s) => routeClashes(s, subnets.filter((x) => typeof x === 'string'), bridge));
+  for (const [subnet, routes] of clashes) {
+    throw new CliError(`pod subnet ${subnet} overlaps host route ${routes.join(', ')}`, 'pass a network config with another subnet: pier up NAME -c FILE');
+  }
+}
+
 export async function up(o: UpOptions): Promise<UpState> {
   const name = checkName(o.name);
   if (fs.existsSync(statePath(o.stateDir, name))) {
     throw new CliError(`${name} is already up`, `\`pier down ${name}\` first, or \`pier check ${name}\``);
   }
   const conf = upConf(o);
+  refuseRouteClash(conf);
   const path = nl.namedNetnsPath(name);
   const createdNetns = !fs.existsSync(path);
   if (createdNetns) {
