@@ -5,13 +5,13 @@
 //
 // podman runs the plugins in the host netns (that is what a runtime does), so the bridge and
 // Pier's table live on this machine while the test runs: every name is test-unique and removed.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cleanup, ipJson, run, uniquePrefix } from './helpers.ts';
-import { PIER, PIER_IPAM, REFERENCE_PLUGINS, ROOT } from './cni-harness.ts';
+import { PIER, PIER_IPAM, REFERENCE_PLUGINS } from './cni-harness.ts';
 
 export const BUSYBOX = '/bin/busybox';
 /** Where podman 4.3's libcni caches each attachment's result (`<net>-<id>-<ifname>`); fixed, not configurable. */
@@ -124,7 +124,6 @@ export class PodmanWorld {
     // Every container of this private storage is ours; -t 0: no grace period.
     c.add(() => this.podman('rm', '-f', '-a', '-t', '0'));
 
-    for (const d of [this.dataDir, this.pluginDir, this.netConfDir, this.storageRoot, this.runRoot, join(this.dir, 'tmp')]) mkdirSync(d, { recursive: true });
     this.env = {
       ...process.env,
       CONTAINERS_CONF: join(this.dir, 'containers.conf'),
@@ -133,12 +132,18 @@ export class PodmanWorld {
       PIER_LOG_FILE: this.logFile,
       PIER_LOG_LEVEL: 'debug',
     };
-    // Symlinks: Pier tells its IPAM mode by the name it was run as, so pier-ipam must keep its name.
-    symlinkSync(PIER, join(this.pluginDir, 'pier'));
-    symlinkSync(PIER_IPAM, join(this.pluginDir, 'pier-ipam'));
-    symlinkSync(LOOPBACK, join(this.pluginDir, 'loopback'));
-    this.writeConfigs();
-    this.makeRootfs();
+    try {
+      for (const d of [this.dataDir, this.pluginDir, this.netConfDir, this.storageRoot, this.runRoot, join(this.dir, 'tmp')]) mkdirSync(d, { recursive: true });
+      // Symlinks: Pier tells its IPAM mode by the name it was run as, so pier-ipam must keep its name.
+      symlinkSync(PIER, join(this.pluginDir, 'pier'));
+      symlinkSync(PIER_IPAM, join(this.pluginDir, 'pier-ipam'));
+      symlinkSync(LOOPBACK, join(this.pluginDir, 'loopback'));
+      this.writeConfigs();
+      this.makeRootfs();
+    } catch (err) {
+      this.cleanup();
+      throw err;
+    }
   }
 
   private writeConfigs(): void {
@@ -233,6 +238,19 @@ export class PodmanWorld {
     return { status: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
   }
 
+  /** Runs `podman` as a child process, for concurrent starts; never rejects. */
+  podmanAsync(...args: string[]): Promise<PodmanReply> {
+    return new Promise((resolve) => {
+      const child = spawn('podman', ['--root', this.storageRoot, '--runroot', this.runRoot, ...args], { env: this.env, timeout: 90_000 });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('error', (err) => (stderr += String(err)));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  }
+
   /** Runs `podman`; throws with its stderr and Pier's recent log when it fails. */
   podmanOk(...args: string[]): string {
     const r = this.podman(...args);
@@ -323,5 +341,3 @@ export class PodmanWorld {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
-
-export { ROOT };

@@ -176,3 +176,51 @@ test('podman restart keeps the container reachable through its published port', 
   assert.equal(w.storeFiles().ips.size, 1);
   assert.equal(w.bridgePorts().length, 1);
 });
+
+test('a container that exits by itself gives its address back (podman\'s cleanup runs DEL)', async () => {
+  const name = `${w.prefix}-quick`;
+  const id = w.podmanOk(...w.runArgs(['-d', '--name', name], ['/bin/sleep', '1'])).trim();
+  const ip = w.netOf(name).IPAddress;
+  assert.equal(w.storeFiles().ips.get(ip), `${id}\r\neth0`);
+  // conmon runs `podman container cleanup` on exit, with this world's --root/--runroot and env.
+  const deadline = Date.now() + 20_000;
+  while (w.storeFiles().ips.has(ip) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(w.storeFiles().ips.has(ip), false, `${ip} still reserved after the container exited`);
+  assert.equal(w.record(id), undefined);
+  assert.equal(w.nftText().includes(id), false);
+  assert.equal(w.bridgePorts().length, 1, `veths on ${w.bridge}: ${w.bridgePorts().join(' ')}`);
+  w.podmanOk('rm', name);
+});
+
+test('a hostPort already published by another container is refused and the failed ADD leaves nothing', () => {
+  const before = { ports: w.bridgePorts().sort(), store: w.storeFiles(), nft: w.nftText().length };
+  const name = `${w.prefix}-clash`;
+  const r = w.podman(...w.runArgs(['-d', '--name', name, '-p', `${hostPort}:8080`], ['/bin/httpd', '-f', '-p', '8080', '-h', '/www']));
+  assert.notEqual(r.status, 0, 'a second container took a published hostPort');
+  assert.match(r.stderr, new RegExp(`hostPort ${hostPort}/tcp is already mapped`), r.stderr);
+  assert.deepEqual(w.bridgePorts().sort(), before.ports);
+  const after = w.storeFiles();
+  assert.deepEqual([...after.ips.keys()].sort(), [...before.store.ips.keys()].sort());
+  assert.deepEqual(after.records.sort(), before.store.records.sort());
+  assert.equal(w.nftText().length, before.nft);
+  w.podman('rm', '-f', name);
+});
+
+test('podman run --mac-address sets the container MAC (CNI_ARGS MAC=)', () => {
+  const mac = '02:42:0a:00:00:42';
+  const r = w.podman(...w.runArgs(['--rm', '--mac-address', mac], ['/bin/ip', 'link', 'show', 'eth0']));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`link/ether ${mac} `));
+});
+
+test('containers started at the same time get distinct addresses', async () => {
+  const names = [0, 1, 2, 3].map((i) => `${w.prefix}-par${i}`);
+  const results = await Promise.all(names.map((n) => w.podmanAsync(...w.runArgs(['-d', '--name', n], ['/bin/sleep', '600']))));
+  for (const r of results) assert.equal(r.status, 0, r.stderr);
+  const ips = names.map((n) => w.netOf(n).IPAddress);
+  assert.equal(new Set([...ips, srvIp]).size, names.length + 1, `addresses: ${ips.join(' ')}`);
+  assert.equal(w.bridgePorts().length, names.length + 1);
+  w.podmanOk('rm', '-f', '-t', '0', ...names);
+  assert.deepEqual([...w.storeFiles().ips.keys()], [srvIp]);
+  assert.equal(w.bridgePorts().length, 1);
+});
