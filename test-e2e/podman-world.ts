@@ -128,9 +128,6 @@ export class PodmanWorld {
       ...process.env,
       CONTAINERS_CONF: join(this.dir, 'containers.conf'),
       CONTAINERS_STORAGE_CONF: join(this.dir, 'storage.conf'),
-      // podman passes its environment on to the plugins: Pier logs into this run's dir.
-      PIER_LOG_FILE: this.logFile,
-      PIER_LOG_LEVEL: 'debug',
     };
     try {
       for (const d of [this.dataDir, this.pluginDir, this.netConfDir, this.storageRoot, this.runRoot, join(this.dir, 'tmp')]) mkdirSync(d, { recursive: true });
@@ -183,6 +180,10 @@ export class PodmanWorld {
           ipMasq: true,
           hairpinMode: true,
           nftTable: this.nftTable,
+          // In the config, not PIER_LOG_FILE: the DEL of a container that exits runs from
+          // `podman container cleanup`, which conmon starts without the test's environment.
+          logFile: this.logFile,
+          logLevel: 'debug',
           capabilities: { portMappings: true, ips: true },
           ipam: { type: 'pier-ipam', ranges: [[{ subnet: this.subnet, gateway: this.gateway }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: this.dataDir },
         },
