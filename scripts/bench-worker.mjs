@@ -8,7 +8,7 @@
 // `{id, ok, value}` or `{id, ok: false, error}`. Ops:
 //   add   {net, att}              ADD the network list to one attachment; value {ms, calls}
 //   del   {net, att}              DEL it (reverse order, cached result as prevResult); {ms, calls}
-//   batch {net, atts, cmd, parallel} many ADDs or DELs, `parallel` at a time; {totalMs, ms[]}
+//   batch {net, atts, cmd, parallel} many ADDs or DELs, `parallel` at a time; {totalMs, ms[], retries}
 //   exec  {file, args}            run a command (start-up floor); value {ms}
 //   rss   {net, att}              ADD under /usr/bin/time; value {ms, maxRssKb}
 // A `net` is a conflist: {name, cniVersion, cniPath, env, plugins: [{type, capabilities?, ...}]}.
@@ -92,15 +92,33 @@ function envFor(net, cmd, att) {
 const keyOf = (net, att) => `${net.name}/${att.containerId}/${att.ifname}`;
 const runtimeConfigOf = (att) => (att.portMappings?.length ? { portMappings: att.portMappings } : {});
 
+const TRY_AGAIN_LATER = 11;
+const MAX_RETRIES = 30;
+
+/**
+ * Runs one plugin of the list. A reply with code 11 ("try again later") is retried after a
+ * short pause, as the kubelet would retry the sandbox; the retries are counted, and the time
+ * includes them.
+ */
 async function callPlugin(net, plugin, cmd, att, prevResult, wrap) {
   const conf = pluginConf(net, plugin, prevResult, runtimeConfigOf(att));
   const file = findPlugin(plugin.type, net.cniPath);
   const [f, args] = wrap ? wrap(file) : [file, []];
-  const r = await run(f, args, envFor(net, cmd, att), JSON.stringify(conf));
-  if (r.code !== 0) {
-    throw new Error(`${plugin.type} ${cmd} ${att.containerId}/${att.ifname} exited ${r.code ?? r.signal}: ${r.stdout.trim()} ${r.stderr.trim()}`);
+  const start = process.hrtime.bigint();
+  for (let retries = 0; ; retries++) {
+    const r = await run(f, args, envFor(net, cmd, att), JSON.stringify(conf));
+    if (r.code === 0) return { ...r, retries, ms: Number(process.hrtime.bigint() - start) / 1e6 };
+    let code;
+    try {
+      code = JSON.parse(r.stdout).code;
+    } catch {
+      /* not a CNI error reply */
+    }
+    if (code !== TRY_AGAIN_LATER || retries >= MAX_RETRIES) {
+      throw new Error(`${plugin.type} ${cmd} ${att.containerId}/${att.ifname} exited ${r.code ?? r.signal} after ${retries} retries: ${r.stdout.trim()} ${r.stderr.trim()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
   }
-  return r;
 }
 
 /** ADD in chain order, each plugin getting the previous one's result (libcni AddNetworkList). */
@@ -110,7 +128,7 @@ async function add(net, att, wrap) {
   const calls = [];
   for (const plugin of net.plugins) {
     const r = await callPlugin(net, plugin, 'ADD', att, prev, wrap);
-    calls.push({ type: plugin.type, ms: r.ms, stderr: r.stderr });
+    calls.push({ type: plugin.type, ms: r.ms, retries: r.retries, stderr: r.stderr });
     prev = JSON.parse(r.stdout);
   }
   cache.set(keyOf(net, att), prev);
@@ -124,7 +142,7 @@ async function del(net, att) {
   const calls = [];
   for (const plugin of [...net.plugins].reverse()) {
     const r = await callPlugin(net, plugin, 'DEL', att, prev);
-    calls.push({ type: plugin.type, ms: r.ms });
+    calls.push({ type: plugin.type, ms: r.ms, retries: r.retries });
   }
   cache.delete(keyOf(net, att));
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, calls };
@@ -134,15 +152,18 @@ async function del(net, att) {
 async function batch(net, atts, cmd, parallel) {
   const start = process.hrtime.bigint();
   const ms = new Array(atts.length);
+  let retries = 0;
   let next = 0;
   const lane = async () => {
     while (next < atts.length) {
       const i = next++;
-      ms[i] = (cmd === 'ADD' ? await add(net, atts[i]) : await del(net, atts[i])).ms;
+      const r = cmd === 'ADD' ? await add(net, atts[i]) : await del(net, atts[i]);
+      ms[i] = r.ms;
+      retries += r.calls.reduce((n, c) => n + c.retries, 0);
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, atts.length) }, lane));
-  return { totalMs: Number(process.hrtime.bigint() - start) / 1e6, ms };
+  return { totalMs: Number(process.hrtime.bigint() - start) / 1e6, ms, retries };
 }
 
 /** ADD with the (single) plugin under GNU time: its peak resident set, in kB. */
@@ -159,7 +180,7 @@ async function rss(net, att) {
 async function handle(req) {
   switch (req.op) {
     case 'add':
-      return add(req.net, req.att).then(({ ms, calls }) => ({ ms, calls: calls.map(({ type, ms: m }) => ({ type, ms: m })) }));
+      return add(req.net, req.att).then(({ ms, calls }) => ({ ms, calls: calls.map(({ type, ms: m, retries }) => ({ type, ms: m, retries })) }));
     case 'del':
       return del(req.net, req.att);
     case 'batch':

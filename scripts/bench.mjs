@@ -10,11 +10,11 @@
 // No traffic is sent at all. The real host's netns list, links, nft tables and iptables rules
 // are compared before and after.
 //
-// Usage: node scripts/bench.mjs [--runs N=25] [--scale N=500] [--burst N=100] [--parallel N=8]
+// Usage: node scripts/bench.mjs [--runs N=20] [--scale N=500] [--burst N=100] [--parallel N=8]
 //                               [--burst-rounds N=1] [--no-build] [--out DIR]
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, release, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -34,7 +34,7 @@ const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).t
 // ---------------------------------------------------------------- arguments, preconditions
 
 function parseArgs(argv) {
-  const o = { runs: 25, scale: 500, burst: 100, parallel: 8, burstRounds: 1, build: true, out: join(ROOT, 'bench/results') };
+  const o = { runs: 20, scale: 500, burst: 100, parallel: 8, burstRounds: 1, build: true, out: join(ROOT, 'bench/results') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -135,11 +135,30 @@ function addNetns(name) {
   return name;
 }
 
-/** A worker (small libcni) living in `hostNs`; requests are answered in order. */
-function startWorker(hostNs) {
+/**
+ * A worker (small libcni) living in `hostNs`; requests are answered in order.
+ *
+ * The host-wide lock files are made private to this throwaway host: Pier's /run/pier (its nft
+ * lock) and iptables' /run/xtables.lock get bind mounts of files in `runDir`, inside the private
+ * mount namespace `ip netns exec` makes (mounts there never reach the real host). Otherwise the
+ * figures would include waiting for anybody else's Pier or iptables on this machine (other
+ * people's e2e tests), which a real host, being one netns, would not share.
+ */
+function startWorker(hostNs, runDir) {
+  mkdirSync(join(runDir, 'pier'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(runDir, 'xtables.lock'), '');
+  const script = [
+    'set -e',
+    'mount --bind "$0/pier" /run/pier',
+    'if [ -e /run/xtables.lock ]; then mount --bind "$0/xtables.lock" /run/xtables.lock; fi',
+    'exec "$1" "$2"',
+  ].join('\n');
   // detached: the worker leads its own process group, so cleanup can end it and any plugin it
   // is running, by that group's id, and nothing else.
-  const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, WORKER], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  const child = spawn('ip', ['netns', 'exec', hostNs, 'sh', '-c', script, runDir, process.execPath, WORKER], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    detached: true,
+  });
   cleanupSteps.push(() => {
     try {
       process.kill(-child.pid, 'SIGKILL');
@@ -176,7 +195,7 @@ function startWorker(hostNs) {
 }
 
 /** One side's world: host netns + worker, a bench pod netns, pools of shared pod netns. */
-function makeSide(tag) {
+function makeSide(tag, dataDir) {
   const host = addNetns(`${prefix}-${tag}h`);
   const pod = addNetns(`${prefix}-${tag}p`);
   const pools = [];
@@ -184,7 +203,7 @@ function makeSide(tag) {
     tag,
     host,
     podPath: `/run/netns/${pod}`,
-    worker: startWorker(host),
+    worker: startWorker(host, join(dataDir, `run-${tag}`)),
     /** The netns path for attachment `i` of a batch: PER_NETNS attachments share one netns. */
     poolPath(i) {
       const k = Math.floor(i / PER_NETNS);
@@ -196,7 +215,7 @@ function makeSide(tag) {
 
 // ---------------------------------------------------------------- network configs
 
-function pierNet(dataDir, kind) {
+function pierNet(dataDir, binDir, kind) {
   const full = kind === 'full';
   const pier = {
     type: 'pier',
@@ -209,7 +228,7 @@ function pierNet(dataDir, kind) {
   return {
     name: `${prefix}-pier-${kind}`,
     cniVersion: '1.0.0',
-    cniPath: `${join(ROOT, 'dist')}:${REF_DIR}`,
+    cniPath: `${binDir}:${REF_DIR}`,
     // Pier's log goes to the bench's data dir, at its default level.
     env: { PIER_LOG_FILE: join(dataDir, 'pier.log') },
     plugins: [pier],
@@ -252,7 +271,7 @@ const cid = (tag) => `${prefix}-${tag}-${cidSeq++}`;
 
 /** `runs` interleaved ADD+DEL cycles on each side (order alternates every iteration). */
 async function cycles(sides, runs, withPort) {
-  const out = Object.fromEntries(sides.map(({ side }) => [side.tag, { add: [], del: [], addCalls: [], delCalls: [] }]));
+  const out = Object.fromEntries(sides.map(({ side }) => [side.tag, { add: [], del: [], addCalls: [], delCalls: [], retries: 0 }]));
   for (let i = 0; i < runs; i++) {
     const order = i % 2 ? [...sides].reverse() : sides;
     for (const { side, net } of order) {
@@ -269,11 +288,12 @@ async function cycles(sides, runs, withPort) {
       o.del.push(d.ms);
       o.addCalls.push(a.calls);
       o.delCalls.push(d.calls);
+      o.retries += [...a.calls, ...d.calls].reduce((n, c) => n + c.retries, 0);
     }
   }
   const res = {};
   for (const [tag, o] of Object.entries(out)) {
-    res[tag] = { add: summary(o.add), del: summary(o.del), addPerPlugin: perPlugin(o.addCalls), delPerPlugin: perPlugin(o.delCalls) };
+    res[tag] = { add: summary(o.add), del: summary(o.del), addPerPlugin: perPlugin(o.addCalls), delPerPlugin: perPlugin(o.delCalls), retries: o.retries };
   }
   return res;
 }
@@ -304,14 +324,72 @@ async function main() {
   cleanupSteps.push(() => rmSync(dataDir, { recursive: true, force: true }));
   log(`prefix ${prefix}, data ${dataDir}, runs ${opts.runs}, scale ${opts.scale}, burst ${opts.burst} at ${opts.parallel}`);
 
-  const P = makeSide('p');
-  const R = makeSide('r');
+  // A private copy of the executable: other people rebuilding dist/ meanwhile must not change
+  // what is measured half-way through (build.mjs renames a new file into place).
+  const binDir = join(dataDir, 'bin');
+  mkdirSync(binDir);
+  const pierBin = join(binDir, 'pier');
+  copyFileSync(PIER, pierBin);
+  linkSync(pierBin, join(binDir, 'pier-ipam'));
+  const build = {
+    commit: sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { check: false }).stdout.trim(),
+    srcDirty: sh('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src'], { check: false }).stdout.trim() !== '',
+    binaryBuilt: statSync(PIER).mtime.toISOString(),
+    binaryBytes: statSync(PIER).size,
+  };
+
+  // /run/pier must exist as a mount point (Pier makes it anyway); the bench leaves it. The
+  // iptables-nft backend takes no /run/xtables.lock; the legacy one does, and makes it.
+  mkdirSync('/run/pier', { recursive: true, mode: 0o700 });
+  const P = makeSide('p', dataDir);
+  const R = makeSide('r', dataDir);
   const nets = {
-    p: { bare: pierNet(join(dataDir, 'pier'), 'bare'), full: pierNet(join(dataDir, 'pier'), 'full') },
+    p: { bare: pierNet(join(dataDir, 'pier'), binDir, 'bare'), full: pierNet(join(dataDir, 'pier'), binDir, 'full') },
     r: { bare: refNet(join(dataDir, 'ref'), 'bare'), full: refNet(join(dataDir, 'ref'), 'full') },
   };
   const results = {};
+  let failure;
+  try {
+    await scenarios(P, R, nets, pierBin, results);
+  } catch (err) {
+    // Keep what was measured: the JSON still gets written, with the error.
+    failure = err;
+    results.error = err instanceof Error ? err.message : String(err);
+  }
 
+  P.worker.close();
+  R.worker.close();
+  cleanup();
+  const after = hostSnapshot();
+  const diff = hostDiff(before, after);
+  const ours = JSON.stringify(diff).includes(prefix);
+  results.hostCheck = { unchanged: Object.keys(diff).length === 0, leftoversWithOurPrefix: ours, diff };
+
+  const doc = {
+    when: new Date().toISOString(),
+    wallSeconds: Math.round((Date.now() - t0) / 100) / 10,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, iptablesBackend, loadavg1mBefore: loadBefore[0], loadavg1mAfter: loadavg()[0] },
+    options: opts,
+    prefix,
+    build,
+    results,
+    ratios: ratios(results),
+  };
+  mkdirSync(opts.out, { recursive: true });
+  const file = join(opts.out, `${doc.when.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  printTable(doc);
+  console.log(`\nJSON: ${file}`);
+  console.log(`wall time ${doc.wallSeconds} s; real host ${results.hostCheck.unchanged ? 'unchanged' : `changed meanwhile (by others? see hostCheck): ${JSON.stringify(diff)}`}`);
+  if (ours) {
+    console.error(`leftovers named ${prefix} on the real host`);
+    process.exitCode = 1;
+  }
+  if (failure) throw failure;
+}
+
+/** Every measurement, in order; fills `results` as it goes. */
+async function scenarios(P, R, nets, pierBin, results) {
   // Warm-up: one full cycle each, so page cache and first-time setup (bridge creation, nft
   // table, iptables chains) are not in the figures.
   log('warm-up');
@@ -323,7 +401,7 @@ async function main() {
     const pier = [];
     const node = [];
     for (let i = 0; i < opts.runs; i++) {
-      const a = () => P.worker.call({ op: 'exec', file: PIER, args: ['--version'] }).then((r) => pier.push(r.ms));
+      const a = () => P.worker.call({ op: 'exec', file: pierBin, args: ['--version'] }).then((r) => pier.push(r.ms));
       const b = () => P.worker.call({ op: 'exec', file: process.execPath, args: ['-e', '0'] }).then((r) => node.push(r.ms));
       if (i % 2) await b().then(a);
       else await a().then(b);
@@ -353,7 +431,7 @@ async function main() {
 
   log(`burst: ${opts.burst} full attachments at parallelism ${opts.parallel}, ${opts.burstRounds} round(s) per side`);
   {
-    const b = { p: { add: [], del: [], total: [], addCallMs: [] }, r: { add: [], del: [], total: [], addCallMs: [] } };
+    const b = { p: { add: [], del: [], total: [], addCallMs: [], retries: 0 }, r: { add: [], del: [], total: [], addCallMs: [], retries: 0 } };
     for (let round = 0; round < opts.burstRounds; round++) {
       for (const side of round % 2 ? [R, P] : [P, R]) {
         const net = nets[side.tag].full;
@@ -364,11 +442,12 @@ async function main() {
         b[side.tag].del.push(d.totalMs);
         b[side.tag].total.push(a.totalMs + d.totalMs);
         b[side.tag].addCallMs.push(...a.ms);
-        log(`  ${side.tag === 'p' ? 'pier' : 'reference'}: ADD ${(a.totalMs / 1000).toFixed(1)} s, DEL ${(d.totalMs / 1000).toFixed(1)} s`);
+        b[side.tag].retries += a.retries + d.retries;
+        log(`  ${side.tag === 'p' ? 'pier' : 'reference'}: ADD ${(a.totalMs / 1000).toFixed(1)} s, DEL ${(d.totalMs / 1000).toFixed(1)} s, ${a.retries + d.retries} retries`);
       }
     }
     results.burst = Object.fromEntries(
-      Object.entries(b).map(([k, v]) => [k, { addTotalMs: summary(v.add), delTotalMs: summary(v.del), totalMs: summary(v.total), addCallMs: summary(v.addCallMs) }]),
+      Object.entries(b).map(([k, v]) => [k, { addTotalMs: summary(v.add), delTotalMs: summary(v.del), totalMs: summary(v.total), addCallMs: summary(v.addCallMs), retries: v.retries }]),
     );
   }
 
@@ -378,65 +457,40 @@ async function main() {
     for (const side of [P, R]) {
       const atts = batchAtts(side, opts.scale, 's', 30000, 'e');
       const r = await side.worker.call({ op: 'batch', net: nets[side.tag].full, atts, cmd: 'ADD', parallel: opts.parallel });
-      results.scalePopulate[side.tag] = { totalMs: Math.round(r.totalMs), addCallMs: summary(r.ms) };
-      log(`  ${side.tag === 'p' ? 'pier' : 'reference'}: ${(r.totalMs / 1000).toFixed(1)} s`);
+      results.scalePopulate[side.tag] = { totalMs: Math.round(r.totalMs), addCallMs: summary(r.ms), retries: r.retries };
+      log(`  ${side.tag === 'p' ? 'pier' : 'reference'}: ${(r.totalMs / 1000).toFixed(1)} s, ${r.retries} retries`);
     }
     log(`scale: full ADD/DEL with ${opts.scale} existing attachments`);
     results.scale = { existing: opts.scale, at0: results.full, atN: await cycles([{ side: P, net: nets.p.full }, { side: R, net: nets.r.full }], opts.runs, true) };
-  }
-
-  P.worker.close();
-  R.worker.close();
-  cleanup();
-  const after = hostSnapshot();
-  const diff = hostDiff(before, after);
-  const ours = JSON.stringify(diff).includes(prefix);
-  results.hostCheck = { unchanged: Object.keys(diff).length === 0, leftoversWithOurPrefix: ours, diff };
-
-  const doc = {
-    when: new Date().toISOString(),
-    wallSeconds: Math.round((Date.now() - t0) / 100) / 10,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, iptablesBackend, loadavg1mBefore: loadBefore[0], loadavg1mAfter: loadavg()[0] },
-    options: opts,
-    prefix,
-    results,
-    ratios: ratios(results),
-  };
-  mkdirSync(opts.out, { recursive: true });
-  const file = join(opts.out, `${doc.when.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
-  printTable(doc);
-  console.log(`\nJSON: ${file}`);
-  console.log(`wall time ${doc.wallSeconds} s; real host ${results.hostCheck.unchanged ? 'unchanged' : `CHANGED: ${JSON.stringify(diff)}`}`);
-  if (ours) {
-    console.error(`leftovers named ${prefix} on the real host`);
-    process.exitCode = 1;
   }
 }
 
 // ---------------------------------------------------------------- ratios and the table
 
 function ratios(r) {
-  const q = (a, b) => Math.round((a / b) * 100) / 100;
-  const out = {
-    bareAdd: { value: q(r.bare.p.add.median, r.bare.r.add.median), vs: 'reference bridge+host-local' },
-    bareDel: { value: q(r.bare.p.del.median, r.bare.r.del.median), vs: 'reference bridge+host-local' },
-    bareAddVsNode: { value: q(r.bare.p.add.median, r.startup.nodeE0.median), vs: 'node -e 0', target: 1.3 },
-    fullAdd: { value: q(r.full.p.add.median, r.full.r.add.median), vs: 'reference chain', target: 0.9 },
-    fullDel: { value: q(r.full.p.del.median, r.full.r.del.median), vs: 'reference chain', target: 0.4 },
-    versionVsNode: { value: q(r.startup.pierVersion.median, r.startup.nodeE0.median), vs: 'node -e 0', target: 1.15 },
-    burstTotal: { value: q(r.burst.p.totalMs.median, r.burst.r.totalMs.median), vs: 'reference chain', target: 0.6 },
-    rssFullAddMb: { value: r.rssMb.fullAdd.max, vs: 'MB, absolute', target: 70 },
+  const m = (path) => path.split('.').reduce((o, k) => o?.[k], r)?.median;
+  const out = {};
+  const add = (name, a, b, vs, target) => {
+    const x = m(a);
+    const y = m(b);
+    if (x === undefined || y === undefined) return;
+    out[name] = { value: Math.round((x / y) * 100) / 100, vs, ...(target !== undefined && { target, met: x / y <= target }) };
   };
-  if (r.scale) {
-    out.pierAddAtNVs0 = { value: q(r.scale.atN.p.add.median, r.scale.at0.p.add.median), vs: 'Pier ADD with 0 existing', target: 1.1 };
-    out.refAddAtNVs0 = { value: q(r.scale.atN.r.add.median, r.scale.at0.r.add.median), vs: 'reference ADD with 0 existing' };
-    out.pierDelAtNVs0 = { value: q(r.scale.atN.p.del.median, r.scale.at0.p.del.median), vs: 'Pier DEL with 0 existing' };
-    out.refDelAtNVs0 = { value: q(r.scale.atN.r.del.median, r.scale.at0.r.del.median), vs: 'reference DEL with 0 existing' };
-    out.fullAddAtN = { value: q(r.scale.atN.p.add.median, r.scale.atN.r.add.median), vs: 'reference chain, both at N' };
-    out.fullDelAtN = { value: q(r.scale.atN.p.del.median, r.scale.atN.r.del.median), vs: 'reference chain, both at N' };
-  }
-  for (const v of Object.values(out)) if (v.target !== undefined) v.met = v.value <= v.target;
+  add('bareAdd', 'bare.p.add', 'bare.r.add', 'reference bridge+host-local');
+  add('bareDel', 'bare.p.del', 'bare.r.del', 'reference bridge+host-local');
+  add('bareAddVsNode', 'bare.p.add', 'startup.nodeE0', 'node -e 0', 1.3);
+  add('fullAdd', 'full.p.add', 'full.r.add', 'reference chain', 0.9);
+  add('fullDel', 'full.p.del', 'full.r.del', 'reference chain', 0.4);
+  add('versionVsNode', 'startup.pierVersion', 'startup.nodeE0', 'node -e 0', 1.15);
+  add('burstTotal', 'burst.p.totalMs', 'burst.r.totalMs', 'reference chain', 0.6);
+  add('pierAddAtNVs0', 'scale.atN.p.add', 'scale.at0.p.add', 'Pier ADD with 0 existing', 1.1);
+  add('refAddAtNVs0', 'scale.atN.r.add', 'scale.at0.r.add', 'reference ADD with 0 existing');
+  add('pierDelAtNVs0', 'scale.atN.p.del', 'scale.at0.p.del', 'Pier DEL with 0 existing');
+  add('refDelAtNVs0', 'scale.atN.r.del', 'scale.at0.r.del', 'reference DEL with 0 existing');
+  add('fullAddAtN', 'scale.atN.p.add', 'scale.atN.r.add', 'reference chain, both at N');
+  add('fullDelAtN', 'scale.atN.p.del', 'scale.atN.r.del', 'reference chain, both at N');
+  const rss = r.rssMb?.fullAdd?.max;
+  if (rss !== undefined) out.rssFullAddMb = { value: rss, vs: 'MB, absolute (max of the runs)', target: 70, met: rss <= 70 };
   return out;
 }
 
@@ -446,35 +500,43 @@ function printTable(doc) {
   const f = (s) => (s ? `${s.median.toFixed(1)} [${s.p10.toFixed(1)}–${s.p90.toFixed(1)}]` : '');
   const rows = [];
   const row = (name, a, b, ratio) => {
+    if (!a && !b) return;
     rows.push([name, f(a), f(b), ratio ? ratio.value.toFixed(2) : '', ratio?.target !== undefined ? `<= ${ratio.target}` : '', ratio?.met === undefined ? '' : ratio.met ? 'yes' : 'NO']);
   };
-  row('bare ADD (ms)', r.bare.p.add, r.bare.r.add, x.bareAdd);
-  row('bare DEL (ms)', r.bare.p.del, r.bare.r.del, x.bareDel);
-  row('bare ADD vs node -e 0', r.bare.p.add, r.startup.nodeE0, x.bareAddVsNode);
-  row('full ADD (ms)', r.full.p.add, r.full.r.add, x.fullAdd);
-  row('full DEL (ms)', r.full.p.del, r.full.r.del, x.fullDel);
-  row('--version vs node -e 0', r.startup.pierVersion, r.startup.nodeE0, x.versionVsNode);
-  row(`burst ${doc.options.burst}@${doc.options.parallel} ADD (ms)`, r.burst.p.addTotalMs, r.burst.r.addTotalMs);
-  row(`burst ${doc.options.burst}@${doc.options.parallel} DEL (ms)`, r.burst.p.delTotalMs, r.burst.r.delTotalMs);
-  row(`burst ADD+DEL (ms)`, r.burst.p.totalMs, r.burst.r.totalMs, x.burstTotal);
-  if (r.scale) {
-    const n = r.scale.existing;
-    row(`full ADD, ${n} existing (ms)`, r.scale.atN.p.add, r.scale.atN.r.add, x.fullAddAtN);
-    row(`full DEL, ${n} existing (ms)`, r.scale.atN.p.del, r.scale.atN.r.del, x.fullDelAtN);
-    row(`Pier ADD ${n} vs 0`, r.scale.atN.p.add, r.scale.at0.p.add, x.pierAddAtNVs0);
-    row(`Pier DEL ${n} vs 0`, r.scale.atN.p.del, r.scale.at0.p.del, x.pierDelAtNVs0);
-    row(`reference ADD ${n} vs 0`, r.scale.atN.r.add, r.scale.at0.r.add, x.refAddAtNVs0);
-    row(`reference DEL ${n} vs 0`, r.scale.atN.r.del, r.scale.at0.r.del, x.refDelAtNVs0);
+  const { bare, full, startup, burst, scale, rssMb } = r;
+  const b = `burst ${doc.options.burst}@${doc.options.parallel}`;
+  row('bare ADD (ms)', bare?.p.add, bare?.r.add, x.bareAdd);
+  row('bare DEL (ms)', bare?.p.del, bare?.r.del, x.bareDel);
+  row('bare ADD vs node -e 0 (ms)', bare?.p.add, startup?.nodeE0, x.bareAddVsNode);
+  row('full ADD (ms)', full?.p.add, full?.r.add, x.fullAdd);
+  row('full DEL (ms)', full?.p.del, full?.r.del, x.fullDel);
+  row('--version vs node -e 0 (ms)', startup?.pierVersion, startup?.nodeE0, x.versionVsNode);
+  row(`${b} ADD total (ms)`, burst?.p.addTotalMs, burst?.r.addTotalMs);
+  row(`${b} DEL total (ms)`, burst?.p.delTotalMs, burst?.r.delTotalMs);
+  row(`${b} ADD+DEL (ms)`, burst?.p.totalMs, burst?.r.totalMs, x.burstTotal);
+  row(`${b} one ADD in it (ms)`, burst?.p.addCallMs, burst?.r.addCallMs);
+  if (scale) {
+    const n = scale.existing;
+    row(`full ADD, ${n} existing (ms)`, scale.atN.p.add, scale.atN.r.add, x.fullAddAtN);
+    row(`full DEL, ${n} existing (ms)`, scale.atN.p.del, scale.atN.r.del, x.fullDelAtN);
+    row(`Pier ADD, ${n} vs 0 existing`, scale.atN.p.add, scale.at0.p.add, x.pierAddAtNVs0);
+    row(`Pier DEL, ${n} vs 0 existing`, scale.atN.p.del, scale.at0.p.del, x.pierDelAtNVs0);
+    row(`ref. ADD, ${n} vs 0 existing`, scale.atN.r.add, scale.at0.r.add, x.refAddAtNVs0);
+    row(`ref. DEL, ${n} vs 0 existing`, scale.atN.r.del, scale.at0.r.del, x.refDelAtNVs0);
   }
-  row('peak RSS, full ADD (MB)', r.rssMb.fullAdd, undefined, x.rssFullAddMb);
+  row('peak RSS, bare ADD (MB)', rssMb?.bareAdd);
+  row('peak RSS, full ADD (MB)', rssMb?.fullAdd, undefined, x.rssFullAddMb);
   const head = ['figure', 'Pier median [p10–p90]', 'other median [p10–p90]', 'ratio', 'target', 'met'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((c) => c[i].length)));
   const line = (cells) => `| ${cells.map((c, i) => c.padEnd(w[i])).join(' | ')} |`;
   console.log(line(head));
   console.log(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
-  for (const r of rows) console.log(line(r));
-  console.log('\n"other" is the reference plugins, or node -e 0, or Pier itself with 0 existing attachments (see the figure).');
-  console.log('full reference chain per plugin, ADD (ms):', JSON.stringify(r.full.r.addPerPlugin), 'DEL:', JSON.stringify(r.full.r.delPerPlugin));
+  for (const c of rows) console.log(line(c));
+  console.log('\n"other": the reference plugins; node -e 0; or Pier/reference with 0 existing attachments (see the figure).');
+  if (full) console.log('reference chain, median per plugin (ms): ADD', JSON.stringify(full.r.addPerPlugin), 'DEL', JSON.stringify(full.r.delPerPlugin));
+  const retries = ['bare', 'full'].map((k) => r[k] && `${k} ${r[k].p.retries}/${r[k].r.retries}`).concat(burst && `burst ${burst.p.retries}/${burst.r.retries}`, r.scalePopulate && `populate ${r.scalePopulate.p?.retries}/${r.scalePopulate.r?.retries}`, scale && `scale ${scale.atN.p.retries}/${scale.atN.r.retries}`);
+  console.log('code-11 retries, Pier/reference:', retries.filter(Boolean).join(', '));
+  if (r.error) console.log(`\nINCOMPLETE: ${r.error}`);
 }
 
 try {
