@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { lockFile, unlockFile } from './file-lock.ts';
+import { lockFile, pollPause, unlockFile } from './file-lock.ts';
 import { DiskStore } from './disk-store.ts';
 import { allocate } from './allocator.ts';
 import { parseIpamConfig } from './config.ts';
@@ -82,4 +82,10 @@ test('a waiter gets the lock once the holder lets go within the bound', async ()
   unlockFile(fd, path);
   assert.ok(waited >= 100, `got the lock after ${waited} ms although the child held it`);
   await once(child, 'exit');
+});
+
+test('pollPause favours old waiters: they poll more often than newcomers', () => {
+  assert.equal(pollPause(0), 20);
+  assert.ok(pollPause(500) < pollPause(100));
+  assert.equal(pollPause(5_000), 1);
 });

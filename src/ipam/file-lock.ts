@@ -16,6 +16,16 @@ function sleepSync(ms: number): void {
 }
 
 /**
+ * How long a waiter sleeps between tries, by how long it has waited: 20 ms at first, down to
+ * 1 ms after ~1 s. Older waiters poll more often, so they win the race when the holder lets go.
+ * (A backoff that grows does the opposite: newcomers poll fast, old waiters slowly, and under
+ * 16-way contention some waiter loses every race for 10 s and fails with code 11.)
+ */
+export function pollPause(waitedMs: number): number {
+  return Math.max(1, 20 >> Math.floor(waitedMs / 200));
+}
+
+/**
  * Opens (creating, mode 0600) and locks path; returns the fd to pass to `unlockFile`. Gives up
  * after timeoutMs with CniError 11, so a wedged peer makes the runtime retry instead of hang.
  * flock locks belong to the open file description, so two opens in one process do conflict.
@@ -28,19 +38,18 @@ export function lockFile(path: string, timeoutMs = DEFAULT_LOCK_TIMEOUT_MS): num
     throw ioError(err, 'open', path);
   }
   try {
-    const deadline = Date.now() + timeoutMs;
-    let pause = 2;
+    const start = Date.now();
+    const deadline = start + timeoutMs;
     while (!flock(fd, LOCK_EX | LOCK_NB, path)) {
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new CniError(
           ErrorCode.TryAgainLater,
-          `IPAM store is busy (lock held for more than ${timeoutMs} ms): try again later`,
+          `${path} is locked by another Pier process for more than ${timeoutMs} ms: try again later`,
           path,
         );
       }
-      sleepSync(Math.min(pause, left));
-      pause = Math.min(pause * 2, 50);
+      sleepSync(Math.min(pollPause(Date.now() - start), left));
     }
     return fd;
   } catch (err) {
