@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_LOG_FILE, createLogger, resolveLogOptions } from './log.ts';
+import { CniError, ErrorCode } from './errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pier-log-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,6 +74,18 @@ describe('createLogger', () => {
     assert.equal(first!.big, '10');
     assert.equal(second!.msg, 'cyclic');
     assert.equal(second!.fieldsError, 'fields could not be serialised');
+  });
+
+  it('logs a CniError with its stack, not through the toJSON it has for stdout', () => {
+    const file = join(dir, 'cni-error.log');
+    const log = createLogger({ file, level: 'info' });
+    log.warn('ADD failed', { error: new CniError(ErrorCode.InvalidConfig, 'bad', 'ranges') });
+    const err = lines(file)[0]!.error as Record<string, unknown>;
+    assert.equal(err.cniVersion, undefined);
+    assert.equal(err.code, ErrorCode.InvalidConfig);
+    assert.equal(err.message, 'bad');
+    assert.equal(err.details, 'ranges');
+    assert.match(err.stack as string, /bad/);
   });
 
   it('rotates to .1 once the file passes the size bound, keeping only one old file', () => {

@@ -46,13 +46,16 @@ export function resolveLogOptions(
 }
 
 // Errors keep their CNI code, details and stack in the log (the log is where stacks belong).
-function replacer(_key: string, value: unknown): unknown {
+// JSON.stringify calls a value's toJSON(key) before the replacer sees it (CniError has one, for
+// stdout), so the original is read from the holder.
+function replacer(this: Record<string, unknown>, key: string, converted: unknown): unknown {
+  const value = key in this ? this[key] : converted;
   if (typeof value === 'bigint') return value.toString();
   if (value instanceof Error) {
     const e = value as Error & { code?: unknown; details?: unknown; cause?: unknown };
     return { name: e.name, message: e.message, code: e.code, details: e.details, stack: e.stack, cause: e.cause };
   }
-  return value;
+  return converted;
 }
 
 function formatLine(level: LogLevel, msg: string, fields: LogFields): string {
