@@ -2,8 +2,9 @@
 // network_backend = "cni", cni_plugin_dirs holding pier, pier-ipam and loopback, a Pier conflist,
 // containers from a busybox root filesystem (`podman run --rootfs`; no registry is reachable).
 // Checks addresses, pod-to-gateway and pod-to-pod traffic, published ports from the host
-// (a local address and 127.0.0.1) and from an outside test host, masquerade, `--ip`, and that
-// `podman rm` leaves no reservation, veth or nftables element behind.
+// (a local address and 127.0.0.1) and from an outside test host, masquerade, `--ip`,
+// `--mac-address`, restart, parallel starts, refused requests (address or hostPort in use), and
+// that `podman rm` or a container's own exit leaves no reservation, veth or nftables element.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
