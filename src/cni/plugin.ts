@@ -50,7 +50,7 @@ export async function runPlugin(io: PluginIo, mode: PluginMode, makeDeps: DepsFa
     if (mode === 'pier' && conf.type !== 'pier' && conf.type !== PIER_IPAM) {
       log.warn(`config type is ${JSON.stringify(conf.type)}; running as pier`);
     }
-    checkPierFields(conf);
+    checkPierFields(conf, env.command);
     const plan = ipamPlan(conf);
     const ctx: Ctx = { env, rawEnv: io.env, stdin: io.stdin, conf, cniArgs, deps: makeDeps(log), ...plan };
     log.debug('start');

@@ -49,7 +49,14 @@ export function ipamPlan(conf: NetConf): Pick<Ctx, 'ipam' | 'delegateIpam' | 're
 }
 
 /** Pier's own top-level fields beyond the reference bridge's: checked before any side effect. */
-export function checkPierFields(conf: NetConf): void {
+export function checkPierFields(conf: NetConf, command: string): void {
+  // Reference bridge fields Pier does not implement: refusing beats silently ignoring a
+  // security setting (macspoofchk) or an interface state the user asked for.
+  if (command === 'ADD') {
+    for (const key of ['macspoofchk', 'disableContainerInterface'] as const) {
+      if (conf[key]) throw new CniError(ErrorCode.UnsupportedField, `${key} is not supported by Pier yet`, `${key}=true`);
+    }
+  }
   const t = conf.raw.nftTable;
   if (t !== undefined && (typeof t !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(t))) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network config', `nftTable: must be a name of letters, digits and _ (got ${JSON.stringify(t)})`);
