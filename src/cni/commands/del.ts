@@ -8,7 +8,7 @@ import type { DelEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
 import { ipamDelFor } from './ipam-driver.ts';
 import { natNetwork } from './nat-spec.ts';
-import { getRecord, usablePodNetns } from './records.ts';
+import { getRecord, recordedPodNetns, usablePodNetns } from './records.ts';
 import { kernelError } from './kernel-error.ts';
 
 export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
@@ -30,8 +30,11 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
     record = getRecord(ctx, key);
   });
   // Refusing the plugin's own netns must stop everything: nothing below may run against it.
-  const netns = usablePodNetns(env.netns, env.netnsOverride, record?.netns);
-  if (env.netns && !netns) deps.log.info('DEL: CNI_NETNS is gone or not the recorded one; cleaning up from the record', { netns: env.netns });
+  const given = usablePodNetns(env.netns, env.netnsOverride, record?.netns);
+  if (env.netns && !given) deps.log.info('DEL: CNI_NETNS is gone or not the recorded one; cleaning up from the record', { netns: env.netns });
+  // Without a usable CNI_NETNS (containerd's second DEL), a record that never got its host veth
+  // name reaches the pair through the recorded netns, if it is still the same one.
+  const netns = given ?? recordedPodNetns(record);
 
   await step('removing the veth pair', () => {
     const h = new Handles();

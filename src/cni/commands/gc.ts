@@ -7,6 +7,7 @@ import type { NodeEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
 import { ipamGcFor } from './ipam-driver.ts';
 import { natNetwork } from './nat-spec.ts';
+import { recordedPodNetns } from './records.ts';
 
 export async function cmdGc(ctx: Ctx<NodeEnv>): Promise<void> {
   const { conf, deps } = ctx;
@@ -19,8 +20,9 @@ export async function cmdGc(ctx: Ctx<NodeEnv>): Promise<void> {
     const host = h.sock(nl.NetlinkSocket.open());
     for (const r of released) {
       try {
-        // No netns: a stale attachment's netns may be gone or reused; the record proves the veth.
-        const did = unwirePod({ bridge: r.bridge || conf.bridge, ifname: r.ifname, hostVeth: r.hostVeth }, host, h);
+        // The record proves the veth by name. Only a record without one (ADD killed while wiring)
+        // uses its netns, and only while it is still the one ADD saw: it may be gone or reused.
+        const did = unwirePod({ bridge: r.bridge || conf.bridge, ifname: r.ifname, hostVeth: r.hostVeth, netnsPath: recordedPodNetns(r) }, host, h);
         deps.log.info(`GC ${r.containerID}/${r.ifname}: ${did}`);
       } catch (err) {
         errors.push(toCniError(err));

@@ -32,6 +32,21 @@ export function usablePodNetns(path: string | undefined, override: boolean, reco
   return path;
 }
 
+/**
+ * For a record with no host veth name, the netns ADD recorded, while it still is that namespace
+ * (same path and identity) and not Pier's own. ADD names the host veth in the record only after
+ * wiring, so an ADD killed in between leaves a veth pair that DEL without CNI_NETNS and GC can
+ * reach only through the pod; left alone, its pod end keeps an address that is being released.
+ * A record that names its veth is handled by name, as before.
+ */
+export function recordedPodNetns(record: { hostVeth?: string; netnsPath?: string; netns?: nl.NetnsIdentity } | undefined): string | undefined {
+  const path = record?.netnsPath;
+  if (!path || record.hostVeth || !record.netns || !path.startsWith('/') || !nl.isNetnsFile(path)) return undefined;
+  const id = nl.netnsIdentity(path);
+  if (!nl.sameNetns(id, record.netns) || nl.sameNetns(id, nl.ownNetnsIdentity())) return undefined;
+  return path;
+}
+
 /** With a delegated or no IPAM, Pier stores the record itself (no addresses reserved there). */
 export function saveOwnRecord(ctx: Ctx, init: AttachmentInit): void {
   const store = ctx.deps.ipam.openStore(ctx.records.dataDir, ctx.records.network);
