@@ -3,7 +3,7 @@
 // are unique to this file and removed in after(); only processes this file started are killed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestWorld, ensureBuilt, type CniCall, type CniReply } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
@@ -174,4 +174,28 @@ describe('concurrent processes', () => {
     }
     assert.deepEqual(store(w), { other: [], records: [] });
   });
+
+  // ADD records the host veth's name only once the pod is wired; a kill in between leaves a
+  // record without it. Rewriting the record is how this test lands in that window every time.
+  for (const cleaner of ['GC alone', 'DEL without netns'] as const) {
+    it(`a record without the host veth (ADD killed while wiring): ${cleaner} removes the veth too`, () => {
+      const w = newWorld();
+      const pod = w.addPod();
+      const conf = w.conf('1.1.0');
+      const id = { containerId: 'half-wired', netns: w.netnsPath(pod), ifname: 'eth0' };
+      const res = ok(w.call({ command: 'ADD', ...id }, conf), 'ADD');
+      const file = join(w.dataDir, `${w.prefix}net`, 'attachments', 'half-wired_eth0.json');
+      const rec = JSON.parse(readFileSync(file, 'utf8'));
+      assert.equal(rec.hostVeth, res.interfaces[1].name);
+      delete rec.hostVeth;
+      delete rec.extra;
+      writeFileSync(file, JSON.stringify({ ...rec, extra: {} }));
+
+      if (cleaner === 'GC alone') ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), 'GC');
+      else ok(w.call({ command: 'DEL', ...id, netns: '' }, conf), 'DEL with CNI_NETNS=""');
+      assert.deepEqual(store(w), { other: [], records: [] });
+      assert.deepEqual(hostVeths(w), [], 'the host veth is gone');
+      assert.ok(!ipJson(pod, 'link', 'show').some((l: any) => l.ifname === 'eth0'), 'the pod\'s eth0 is gone, so its released address is not in use');
+    });
+  }
 });
