@@ -165,11 +165,14 @@ export function allocate(
 export function release(store: Store, containerID: string, ifname: string): Outcome {
   const key = { containerID, ifname };
   validateAttachmentKey(key);
-  return store.withLock(() => {
-    const warnings = store.repair();
-    const rec = store.release(key);
-    return { warnings, released: rec ? [rec] : [] };
-  });
+  return store.withLock(
+    () => {
+      const warnings = store.repair();
+      const rec = store.release(key);
+      return { warnings, released: rec ? [rec] : [] };
+    },
+    () => ({ warnings: [], released: [] }),
+  );
 }
 
 /** Releases every attachment not in `valid` (the runtime's cni.dev/valid-attachments). */
@@ -182,7 +185,7 @@ export function gc(store: Store, validAttachments: AttachmentKey[]): Outcome {
       out.released.push(rec);
     }
     return out;
-  });
+  }, () => ({ warnings: [], released: [] }));
 }
 
 /** Verifies the reservation exists, holds exactly `ips` (`ip/prefix` or bare), and is committed. */

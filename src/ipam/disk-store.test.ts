@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { allocate, release } from './allocator.ts';
+import { allocate, gc, release } from './allocator.ts';
 import { parseIpamConfig } from './config.ts';
 import { DiskStore } from './disk-store.ts';
 import type { Fs } from './fs-atomic.ts';
@@ -204,4 +204,13 @@ test('a read-only store (EROFS) is CniError 5 and creates nothing', () => {
   assert.throws(() => allocate(store, v4, key, [], opts), code(5, /mkdir .*: EROFS \(read-only file system\)/));
   assert.equal(fs.existsSync(dataDir), false);
   assert.match(store.probeWritable() ?? '', /EROFS/);
+});
+
+test('DEL, GC and reading a record on a store that does not exist create nothing', () => {
+  const dataDir = `${fresh()}/not-yet`;
+  const store = new DiskStore(dataDir, 'net');
+  assert.deepEqual(release(store, 'c1', 'eth0'), { warnings: [], released: [] });
+  assert.deepEqual(gc(store, []), { warnings: [], released: [] });
+  assert.equal(store.withLock(() => 'locked', () => 'missing'), 'missing');
+  assert.equal(fs.existsSync(dataDir), false);
 });

@@ -104,7 +104,7 @@ export class DiskStore implements Store {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   }
 
-  withLock<T>(fn: () => T): T {
+  withLock<T>(fn: () => T, ifMissing?: () => T): T {
     if (this.depth > 0) {
       this.depth++;
       try {
@@ -113,6 +113,7 @@ export class DiskStore implements Store {
         this.depth--;
       }
     }
+    if (ifMissing && !this.exists()) return ifMissing();
     this.ensureDirs();
     const lockPath = `${this.dir}/lock`;
     this.lockFd = lockFile(lockPath, this.lockTimeoutMs);
@@ -124,6 +125,17 @@ export class DiskStore implements Store {
       const fd = this.lockFd;
       this.lockFd = undefined;
       unlockFile(fd, lockPath);
+    }
+  }
+
+  /** Whether the network's directory exists (an I/O error other than ENOENT is thrown). */
+  private exists(): boolean {
+    try {
+      this.fs.readdirSync(this.dir);
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw ioError(err, 'readdir', this.dir);
     }
   }
 

@@ -97,7 +97,7 @@ export function ipamStatus(deps: IpamDeps, config: IpamConfig): void {
 export function getAttachment(deps: IpamDeps, config: StoreLocation, key: AttachmentKey): AttachmentRecord | undefined {
   validateAttachmentKey(key);
   const store = deps.openStore(config.dataDir, config.network);
-  return store.withLock(() => store.get(key));
+  return store.withLock(() => store.get(key), () => undefined);
 }
 
 /**

@@ -21,7 +21,7 @@ export class MemoryStore implements Store {
 
   constructor(readonly network = 'test') {}
 
-  withLock<T>(fn: () => T): T {
+  withLock<T>(fn: () => T, _ifMissing?: () => T): T {
     if (this.depth === 0) this.lockCount++;
     this.depth++;
     try {

@@ -15,8 +15,12 @@ export type { AttachmentKey, AttachmentRecord } from './attachment.ts';
  */
 export interface Store {
   readonly network: string;
-  /** Runs fn holding the network's exclusive lock (reentrant within one store). */
-  withLock<T>(fn: () => T): T;
+  /**
+   * Runs fn holding the network's exclusive lock (reentrant within one store). With `ifMissing`,
+   * a store that does not exist yet is neither created nor locked: ifMissing() is returned
+   * (DEL, GC and CHECK have nothing to find there, and must not leave directories behind).
+   */
+  withLock<T>(fn: () => T, ifMissing?: () => T): T;
   /**
    * Brings the store to a committed state: releases uncommitted attachments, reservations with
    * no record, and unreadable files. Returns one warning per thing it released or ignored.
