@@ -35,7 +35,15 @@ export function lockFile(path: string, timeoutMs = DEFAULT_LOCK_TIMEOUT_MS): num
   try {
     fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
   } catch (err) {
-    throw ioError(err, 'open', path);
+    // On a read-only file system an existing lock file can still be opened for reading, and
+    // flock works on any fd: DEL can then read its record and remove the veth and NAT entries,
+    // and fail only where it must write (releasing the addresses), with code 5.
+    if ((err as NodeJS.ErrnoException).code !== 'EROFS') throw ioError(err, 'open', path);
+    try {
+      fd = fs.openSync(path, fs.constants.O_RDONLY);
+    } catch (err2) {
+      throw ioError(err2, 'open', path);
+    }
   }
   try {
     const start = Date.now();
