@@ -47,7 +47,11 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
     }
   });
   await step('removing NAT entries', async () => {
-    const subnets = (record?.ips ?? []).map((i) => networkOf(i.address));
+    // With a delegated IPAM the record reserves nothing itself and keeps the delegate's
+    // addresses in extra.ips; the nft side refuses a network without subnets.
+    const delegated = Array.isArray(record?.extra.ips) ? (record.extra.ips as unknown[]).filter((a): a is string => typeof a === 'string') : [];
+    const addresses = record?.ips.length ? record.ips.map((i) => i.address) : delegated;
+    const subnets = [...new Set(addresses.map(networkOf))];
     const net = natNetwork(ctx, subnets);
     if (deps.nat.needed(net) || record?.portMappings.length || net.portMappings) await deps.nat.del(net, key);
   });
