@@ -34,7 +34,6 @@ sleep 0.5
 step ping-b-a ip netns exec ${B} ping -c1 -W2 10.123.0.2
 step port-local node -e "const s=require('net').connect(18080,'10.123.0.1');s.setTimeout(3000,()=>process.exit(3));s.on('data',d=>{process.stdout.write(d);process.exit(0)});s.on('error',e=>{console.log(e.message);process.exit(2)})"
 step port-localhost node -e "const s=require('net').connect(18080,'127.0.0.1');s.setTimeout(3000,()=>process.exit(3));s.on('data',d=>{process.stdout.write(d);process.exit(0)});s.on('error',e=>{console.log(e.message);process.exit(2)})"
-kill $SRV
 step ls $P ls $O
 step ls-json $P ls --json $O
 step check-a $P check ${A} $O
@@ -43,6 +42,11 @@ step explain-plan $P up ${p}-plan --explain $O
 step doctor $P doctor $O
 step status $P status $O
 step gc $P gc $O
+nft flush ruleset
+step port-after-flush node -e "const s=require('net').connect(18080,'127.0.0.1');s.setTimeout(1500,()=>process.exit(3));s.on('data',d=>{process.stdout.write(d);process.exit(0)});s.on('error',e=>{console.log(e.message);process.exit(2)})"
+step resync $P resync --data-dir ${d}/data
+step port-after-resync node -e "const s=require('net').connect(18080,'127.0.0.1');s.setTimeout(3000,()=>process.exit(3));s.on('data',d=>{process.stdout.write(d);process.exit(0)});s.on('error',e=>{console.log(e.message);process.exit(2)})"
+kill $SRV
 step down-a $P down ${A} $O
 step down-b $P down ${B} $O
 step down-again $P down ${B} $O
@@ -109,6 +113,13 @@ test('check, explain, doctor, status and gc', () => {
   assert.match(step('doctor').text, /pod subnet 10\.123\.0\.0\/24 clashes with no host route/);
   assert.match(step('status').text, /pier-default: ready/);
   assert.match(step('gc').text, /kept 2 live attachment\(s\), released 0/);
+});
+
+test('resync rebuilds the table after nft flush ruleset', () => {
+  assert.notEqual(step('port-after-flush').rc, 0, 'the flush broke the published port');
+  assert.equal(step('resync').rc, 0, step('resync').text);
+  assert.match(step('resync').text, /rebuilt inet pier: 1 network\(s\), 2 attachment\(s\)/);
+  assert.equal(step('port-after-resync').text.trim(), 'hello from a');
 });
 
 test('down removes everything; errors are one line plus a hint', () => {

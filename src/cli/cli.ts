@@ -29,7 +29,7 @@ const COMMANDS: Record<string, { usage: string; about: string }> = {
   doctor: { usage: 'pier doctor [-c CONF] [--conf-dir DIR]', about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers' },
   status: { usage: 'pier status [-c CONF] [--data-dir DIR]', about: 'CNI STATUS for the network: ready for ADD?' },
   gc: { usage: 'pier gc [-c CONF] [--data-dir DIR]', about: 'CNI GC with the live attachments (netns still there) as the valid list' },
-  resync: { usage: 'pier resync [--data-dir DIR]', about: 'rebuild Pier\'s nftables table from the store (after `nft flush ruleset`)' },
+  resync: { usage: 'pier resync [--data-dir DIR] [--table T] [--prune]', about: 'rebuild Pier\'s nftables table from the store (after `nft flush ruleset`); --prune also drops entries no attachment owns' },
 };
 
 export const HELP = `pier ${PIER_VERSION}: a CNI plugin with its own IPAM (bridge, veth, addresses, routes, nftables NAT)
@@ -53,8 +53,8 @@ interface Args {
   flags: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['-c', '--conf', '-p', '--port', '--ip', '--ifname', '--data-dir', '--state-dir', '--conf-dir']);
-const BOOL_FLAGS = new Set(['--json', '--explain', '--help', '-h']);
+const VALUE_FLAGS = new Set(['-c', '--conf', '-p', '--port', '--ip', '--ifname', '--data-dir', '--state-dir', '--conf-dir', '--table']);
+const BOOL_FLAGS = new Set(['--json', '--explain', '--prune', '--help', '-h']);
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { positional: [], flags: new Map() };
@@ -190,7 +190,7 @@ async function dispatch(cmd: string, a: Args, io: CliIo): Promise<number> {
       return 0;
     }
     case 'resync': {
-      return resyncCommand({ dataDir: flag(a, '--data-dir') ?? DEFAULT_DATA_DIR, io });
+      return resyncCommand({ dataDir: flag(a, '--data-dir') ?? DEFAULT_DATA_DIR, table: flag(a, '--table'), prune: a.flags.has('--prune'), io });
     }
   }
   return 2;
