@@ -40,6 +40,11 @@ export function ipamPlan(conf: NetConf): Pick<Ctx, 'ipam' | 'delegateIpam' | 're
     const ipam = parseIpamConfig(conf.ipam, conf.name);
     return { ipam, records: { dataDir: ipam.dataDir, network: conf.name } };
   }
+  // Delegating to the main plugin itself would run it again with the same stdin, which
+  // delegates again: a chain of processes until the runtime's timeout.
+  if (type === 'pier' || type === conf.type) {
+    throw new CniError(ErrorCode.InvalidConfig, `ipam.type ${JSON.stringify(type)} is the main plugin itself`, `use "ipam": {"type": "${PIER_IPAM}"} for Pier's own IPAM`);
+  }
   // With a delegated (or no) IPAM, Pier still keeps its own record of what ADD made.
   const dataDir = conf.raw.dataDir ?? DEFAULT_DATA_DIR;
   if (typeof dataDir !== 'string' || !dataDir.startsWith('/') || dataDir.split('/').includes('..') || /[\0-\x1f]/.test(dataDir)) {
