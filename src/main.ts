@@ -33,7 +33,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   // argv[1] is the name Pier was invoked as (through a hard link or symlink), argv[0] the binary.
   const invokedAs = basename(argv[1] ?? argv[0] ?? 'pier');
   const stdout = process.stdout;
-  if (env.CNI_COMMAND !== undefined) {
+  // A runtime always sets CNI_COMMAND; one that forgot it but set other CNI_* variables still
+  // gets a CNI error on stdout (code 4), not the human CLI's help text.
+  const cniCall = env.CNI_COMMAND !== undefined || ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH'].some((k) => env[k] !== undefined);
+  if (cniCall) {
     const mode = invokedAs.startsWith('pier-ipam') ? 'pier-ipam' : 'pier';
     const nat = createNftNat();
     return runPlugin({ env, stdin: readStdin(), stdout }, mode, productionDeps(nat));

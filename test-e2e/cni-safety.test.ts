@@ -276,9 +276,7 @@ describe('invalid requests write nothing', () => {
     });
   }
 
-  it('no CNI_COMMAND but the other CNI_* variables: code 4, nothing written', {
-    todo: 'src/main.ts treats any environment without CNI_COMMAND as the human CLI (help text, exit 2)',
-  }, () => {
+  it('no CNI_COMMAND but the other CNI_* variables: code 4, nothing written', () => {
     const w = newWorld();
     const pod = w.addPod();
     const env = w.env({ command: 'ADD', containerId: 'good-id', netns: w.netnsPath(pod), ifname: 'eth0' });

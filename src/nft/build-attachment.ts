@@ -3,7 +3,7 @@ import { addrOfCidr, canonicalAddr, familyOf, type IpFamily } from './addr.ts';
 import type { NftCommand } from './expr.ts';
 import { nftAttachmentSchema, type NftAttachment, type NftElement, type NftNetwork, type PortMapping } from './model.ts';
 import { attachmentComment, setNamesOf, type NetworkNames } from './names.ts';
-import { checkedNames } from './build-network.ts';
+import { checkedNames, checkedNamesForDelete } from './build-network.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 
 /** A whole `nft -j -f` input: metainfo first, then the commands, applied as one transaction. */
@@ -81,8 +81,8 @@ export function buildAttachmentAdd(net: NftNetwork, att: NftAttachment): NftComm
  * `net`'s sets. Each is added and then deleted, so the transaction succeeds even when an
  * element is already gone (a second DEL, a GC racing a DEL): nft 1.0.6 has no `destroy`.
  */
-export function buildAttachmentDel(net: NftNetwork, elements: NftElement[]): NftCommand[] {
-  const names = checkedNames(net);
+export function buildAttachmentDel(net: Pick<NftNetwork, 'name' | 'table'>, elements: NftElement[]): NftCommand[] {
+  const names = checkedNamesForDelete(net);
   const cmds: NftCommand[] = [];
   for (const [set, { elem }] of groupBySet(names, dedupe(elements))) {
     const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });

@@ -104,6 +104,18 @@ export function checkedNames(net: NftNetwork): NetworkNames {
   return networkNames(net.name, net.table ?? DEFAULT_TABLE);
 }
 
+/**
+ * Just the names, for removing elements: DEL and GC must work without knowing the subnets
+ * (a delegated IPAM's record may not have them), so only name and table are validated.
+ */
+export function checkedNamesForDelete(net: Pick<NftNetwork, 'name' | 'table'>): NetworkNames {
+  const parsed = nftNetworkSchema.pick({ name: true, table: true }).safeParse(net);
+  if (!parsed.success) {
+    throw new CniError(ErrorCode.InvalidConfig, 'invalid network for nftables', parsed.error.message);
+  }
+  return networkNames(net.name, net.table ?? DEFAULT_TABLE);
+}
+
 function prefixesOf(net: NftNetwork, family: IpFamily): Prefix[] {
   return net.subnets.map(parsePrefix).filter((p) => p.family === family);
 }
