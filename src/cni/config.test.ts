@@ -308,3 +308,13 @@ describe('requestedIps and requestedMac', () => {
     }
   });
 });
+
+it("a config nested too deeply is a decoding failure (6), not a stack overflow", () => {
+  const d = 100_000;
+  for (const nest of [`${'['.repeat(d)}${']'.repeat(d)}`, `${'{"a":'.repeat(d)}1${'}'.repeat(d)}`]) {
+    const text = `{"cniVersion":"1.0.0","name":"n","type":"pier","runtimeConfig":${nest}}`;
+    assert.throws(() => parseNetConf(text), (e: unknown) => e instanceof CniError && e.code === 6 && /nested too deeply/.test(e.message));
+  }
+  const ok = `{"cniVersion":"1.0.0","name":"n","type":"pier","x":${'{"a":'.repeat(30)}1${'}'.repeat(30)}}`;
+  assert.equal(parseNetConf(ok).name, 'n');
+});

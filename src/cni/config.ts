@@ -190,7 +190,32 @@ function decode(stdin: string | Uint8Array): Record<string, unknown> {
   if (!isPlainObject(parsed)) {
     throw new CniError(ErrorCode.DecodingFailure, 'error decoding network config', 'the network config must be a JSON object');
   }
+  const depth = nestingDepth(parsed);
+  if (depth > MAX_CONFIG_DEPTH) {
+    throw new CniError(ErrorCode.DecodingFailure, 'network config nested too deeply', `${depth} levels, the limit is ${MAX_CONFIG_DEPTH}`);
+  }
   return parsed;
+}
+
+/**
+ * Real configs are a handful of levels deep. JSON.parse takes any depth, but the recursive code
+ * after it (schema validation, error details) overflows the stack on 100,000 nested arrays and
+ * the runtime would get an internal error (999) instead of a decoding failure.
+ */
+export const MAX_CONFIG_DEPTH = 64;
+
+/** The depth of a parsed JSON value, without recursion (stops counting past the limit). */
+function nestingDepth(root: unknown): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (!v || typeof v !== 'object') continue;
+    if (d > max) max = d;
+    if (max > MAX_CONFIG_DEPTH) return max;
+    for (const x of Object.values(v)) stack.push([x, d + 1]);
+  }
+  return max;
 }
 
 /**
