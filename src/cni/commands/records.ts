@@ -24,8 +24,14 @@ export function checkPodNetns(path: string, override: boolean): nl.NetnsIdentity
 export function usablePodNetns(path: string | undefined, override: boolean, recorded?: nl.NetnsIdentity): string | undefined {
   if (!path || !path.startsWith('/') || !nl.isNetnsFile(path)) return undefined;
   const id = nl.netnsIdentity(path);
-  if (!override && nl.sameNetns(id, nl.ownNetnsIdentity())) {
-    throw new CniError(ErrorCode.NetnsIsOwn, 'CNI_NETNS is the plugin\'s own network namespace', `${path}; set CNI_NETNS_OVERRIDE=1 if this is intended`);
+  if (nl.sameNetns(id, nl.ownNetnsIdentity())) {
+    if (!override) {
+      throw new CniError(ErrorCode.NetnsIsOwn, 'CNI_NETNS is the plugin\'s own network namespace', `${path}; set CNI_NETNS_OVERRIDE=1 if this is intended`);
+    }
+    // Allowed, but never searched for what to delete: here "CNI_IFNAME and its veth peer" can
+    // be the host's own interfaces (an eth0 that is a veth), and the pair proof would delete
+    // them. DEL then goes by the record alone (the recorded host veth on the bridge).
+    return undefined;
   }
   // A path whose netns is not the one ADD saw (PID reuse, a recycled name): do not touch it.
   if (recorded && !nl.sameNetns(id, recorded)) return undefined;
