@@ -1,5 +1,6 @@
 // Entry point: decides between CNI plugin mode (CNI_COMMAND set), IPAM-only plugin mode (invoked
 // as `pier-ipam`) and the human CLI, then hands over. Only this file touches process state.
+import './zod-config.ts';
 import { readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { productionDeps, runPlugin } from './cni/plugin.ts';
