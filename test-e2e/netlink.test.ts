@@ -53,7 +53,10 @@ describe('netns', () => {
   });
 
   test('sysctl read and write are per netns', () => {
+    // A new netns copies IPv4 settings from the initial one (devconf_inherit_init_net=0), so
+    // set both sides explicitly instead of assuming the default.
     nl.writeSysctl('net.ipv4.ip_forward', '1', hostPath);
+    nl.writeSysctl('net.ipv4.ip_forward', '0', podA);
     assert.equal(nl.readSysctl('net.ipv4.ip_forward', hostPath), '1');
     assert.equal(nl.readSysctl(['net', 'ipv4', 'ip_forward'], podA), '0');
     assert.throws(() => nl.sysctlPath(['net', '..', 'x']), /invalid sysctl/);

@@ -24,8 +24,8 @@ export function createPodVeth(
   o: { ifname: string; hostNetnsFd: number; mtu?: number; mac?: string },
 ): PodVeth {
   for (let attempt = 0; ; attempt++) {
+    // 2^32 names: a clash is rare, and EEXIST below retries with another one.
     const hostName = randomHostVethName();
-    if (nl.getLinkByName(hostSock, hostName)) continue;
     try {
       nl.createVethPair(podSock, {
         name: o.ifname,
@@ -62,7 +62,13 @@ export function attachHostVeth(
   bridge: nl.Link,
   o: { hairpin: boolean; isolated: boolean },
 ): void {
+  if (!o.hairpin && !o.isolated) {
+    // One request: the kernel enslaves first, then applies the flags.
+    nl.setLink(sock, { index: hostVeth.index, master: bridge.index, up: true }, hostVeth.name);
+    return;
+  }
+  // Port options need the port to exist: enslave, set them, then bring the link up.
   nl.setLink(sock, { index: hostVeth.index, master: bridge.index }, hostVeth.name);
-  if (o.hairpin || o.isolated) nl.setBridgePort(sock, { index: hostVeth.index, hairpin: o.hairpin || undefined, isolated: o.isolated || undefined });
+  nl.setBridgePort(sock, { index: hostVeth.index, hairpin: o.hairpin || undefined, isolated: o.isolated || undefined });
   nl.setLink(sock, { index: hostVeth.index, up: true }, hostVeth.name);
 }

@@ -97,11 +97,8 @@ export function wirePod(spec: WireSpec, host: nl.NetlinkSocket, pod: nl.NetlinkS
     enableForwarding(families);
   }
   waitOperUp(host, hostVeth.index);
-  return {
-    bridge: nl.getLinkByIndex(host, bridge.index) ?? bridge,
-    hostVeth: nl.getLinkByIndex(host, hostVeth.index) ?? hostVeth,
-    podLink: nl.getLinkByIndex(pod, podLink.index) ?? podLink,
-  };
+  // Names, indexes and MACs are what the result needs, and none of them changed since creation.
+  return { bridge, hostVeth, podLink };
 }
 
 const IF_OPER_UP = 6;
