@@ -1,7 +1,7 @@
 // Entry point: decides between CNI plugin mode (CNI_COMMAND set), IPAM-only plugin mode (invoked
 // as `pier-ipam`) and the human CLI, then hands over. Only this file touches process state.
 import './zod-config.ts';
-import { readSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { productionDeps, runPlugin } from './cni/plugin.ts';
 import { runCli } from './cli/cli.ts';
@@ -29,6 +29,29 @@ function readStdin(): Buffer {
   return Buffer.concat(chunks);
 }
 
+/**
+ * stdout written with write(2) until every byte is out. process.stdout on a pipe queues what
+ * the pipe cannot take at once, and the process.exit() that follows the reply dropped it: a
+ * reply over 128 KiB (an error naming a 70,000-character container ID twice) reached the
+ * runtime cut short, as invalid JSON.
+ */
+const syncStdout = {
+  write(text: string): boolean {
+    const buf = Buffer.from(text);
+    let pause: Int32Array | undefined;
+    for (let off = 0; off < buf.length; ) {
+      try {
+        off += writeSync(1, buf, off, buf.length - off);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        pause ??= new Int32Array(new SharedArrayBuffer(4));
+        Atomics.wait(pause, 0, 0, 1);
+      }
+    }
+    return true;
+  },
+};
+
 /** Runs Pier for this process; resolves to the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // argv[1] is the name Pier was invoked as (through a hard link or symlink), argv[0] the binary.
@@ -40,7 +63,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   if (cniCall) {
     const mode = invokedAs.startsWith('pier-ipam') ? 'pier-ipam' : 'pier';
     const nat = createNftNat();
-    return runPlugin({ env, stdin: readStdin(), stdout }, mode, productionDeps(nat));
+    return runPlugin({ env, stdin: readStdin(), stdout: syncStdout }, mode, productionDeps(nat));
   }
   return runCli({ argv: argv.slice(2), env, stdout, stderr: process.stderr });
 }
