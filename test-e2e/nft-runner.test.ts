@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { buildNetworkSetup } from '../src/nft/build-network.ts';
-import { attachmentElements, buildAttachmentAdd, buildAttachmentDel, buildDocument } from '../src/nft/build-attachment.ts';
+import { attachmentElements, buildAttachmentAdd, buildAttachmentDel, buildDocument, claimsOf } from '../src/nft/build-attachment.ts';
 import { assertNoHostPortConflicts, elementsOfAttachment, parseTableListing, type TableState } from '../src/nft/parse.ts';
 import { applyTransaction, deleteUdpConntrack, listTable, nftAvailable } from '../src/nft/runner.ts';
 import { checkForwardPolicy } from '../src/nft/forward-check.ts';
@@ -36,6 +36,11 @@ const ruleCount = (s: TableState) => s.chains.reduce((n, c) => n + c.rules, 0);
 const sorted = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
 /** What a CNI ADD sends: the network's setup and the attachment's elements in one transaction. */
 const add = (a: NftAttachment) => applyTransaction(buildDocument([...buildNetworkSetup(net), ...buildAttachmentAdd(net, a)]));
+/** An attachment's elements with their table-wide host-port claims: what ADD puts in the table. */
+const made = (a: NftAttachment) => {
+  const els = attachmentElements(net, a);
+  return [...els, ...claimsOf(els)];
+};
 
 describe('nft runner and builders against the kernel', () => {
   before(async () => {
@@ -59,16 +64,22 @@ describe('nft runner and builders against the kernel', () => {
     await applyTransaction(buildDocument([...buildNetworkSetup(net), ...buildAttachmentAdd(net, A), ...buildAttachmentAdd(net, B)]));
     const s = await state();
     assert.equal(ruleCount(s), 16);
-    assert.equal(s.sets.length, 12);
-    for (const a of [A, B]) assert.deepEqual(sorted(elementsOfAttachment(s, net, a.key)), sorted(attachmentElements(net, a)));
+    assert.equal(s.sets.length, 14);
+    for (const a of [A, B]) assert.deepEqual(sorted(elementsOfAttachment(s, net, a.key)), sorted(made(a)));
   });
 
-  it('re-applying the setup and an ADD changes nothing (idempotent)', async () => {
+  it('re-applying the setup, or an attachment in restore mode, changes nothing (idempotent)', async () => {
     const before = await state();
-    await add(A);
+    await applyTransaction(buildDocument([...buildNetworkSetup(net), ...buildAttachmentAdd(net, A, 'restore')]));
     const s = await state();
     assert.equal(ruleCount(s), 16);
     assert.deepEqual(sorted(s.elements), sorted(before.elements));
+  });
+
+  it('an ADD (claim mode) of ports already held fails whole, even for the same holder', async () => {
+    const before = await state();
+    await assert.rejects(add(A), (e: unknown) => e instanceof CniError && e.code === 102 && /File exists/.test(e.message));
+    assert.deepEqual(sorted((await state()).elements), sorted(before.elements));
   });
 
   it('keeps the rule count constant with 50 more attachments', async () => {
@@ -86,7 +97,7 @@ describe('nft runner and builders against the kernel', () => {
   it('DEL removes exactly one attachment\'s elements, and a second DEL succeeds', async () => {
     const before = await state();
     const mine = elementsOfAttachment(before, net, A.key);
-    assert.equal(mine.length, attachmentElements(net, A).length);
+    assert.equal(mine.length, made(A).length);
     await applyTransaction(buildDocument(buildAttachmentDel(net, mine)));
     const s = await state();
     assert.deepEqual(elementsOfAttachment(s, net, A.key), []);
@@ -105,6 +116,39 @@ describe('nft runner and builders against the kernel', () => {
     // Skipping the check: the map's EEXIST fails the whole transaction, nothing is half-applied.
     await assert.rejects(add(intruder), (e: unknown) => e instanceof CniError && e.code === 102);
     assert.deepEqual(sorted((await state()).elements), sorted(held.elements));
+  });
+
+  it('the table-wide claims refuse a host port held in another network, or on every address', async () => {
+    const net2: NftNetwork = { ...net, name: 'e2e-net2', bridge: `${net.bridge.slice(0, -2)}b2`, subnets: ['10.124.0.0/16'] };
+    const held = await state();
+    const other = (portMappings: NftAttachment['portMappings']): NftAttachment =>
+      ({ key: { containerID: 'other-net', ifname: 'eth0' }, ips: ['10.124.0.2/16'], portMappings });
+    const add2 = (a: NftAttachment) => applyTransaction(buildDocument([...buildNetworkSetup(net2), ...buildAttachmentAdd(net2, a)]));
+    // B holds 18081/tcp on any address in `net`.
+    await assert.rejects(add2(other([{ hostPort: 18081, containerPort: 1, protocol: 'tcp' }])), /File exists/);
+    await assert.rejects(add2(other([{ hostPort: 18081, containerPort: 1, protocol: 'tcp', hostIP: '192.0.2.7' }])), /File exists/);
+    assert.deepEqual(sorted((await state()).elements), sorted(held.elements), 'nothing of the refused ADDs');
+    // Another port, or the same one on another protocol, is free.
+    await add2(other([{ hostPort: 18081, containerPort: 1, protocol: 'udp' }, { hostPort: 18181, containerPort: 1, protocol: 'tcp', hostIP: '192.0.2.7' }]));
+    const mine = elementsOfAttachment(await state(), net2, { containerID: 'other-net', ifname: 'eth0' });
+    assert.equal(mine.filter((e) => e.kind === 'claim').length, 2);
+    await applyTransaction(buildDocument(buildAttachmentDel(net2, mine)));
+    assert.deepEqual(sorted((await state()).elements), sorted(held.elements));
+  });
+
+  it('a DEL built from a record fails whole when a new holder took a key over', async () => {
+    const old = att(300, [{ hostPort: 18300, containerPort: 80, protocol: 'tcp' }]);
+    await add(old);
+    const recorded = made(old);
+    // The old holder's entries vanish without its DEL (a table rebuilt without it), and a new
+    // pod maps the same port.
+    await applyTransaction(buildDocument(buildAttachmentDel(net, recorded)));
+    const heir = att(301, [{ hostPort: 18300, containerPort: 80, protocol: 'tcp' }]);
+    await add(heir);
+    const before = await state();
+    await assert.rejects(applyTransaction(buildDocument(buildAttachmentDel(net, recorded))), /File exists/);
+    assert.deepEqual(sorted((await state()).elements), sorted(before.elements), 'the heir keeps everything');
+    await applyTransaction(buildDocument(buildAttachmentDel(net, made(heir))));
   });
 
   it('takes over a pod address left behind by an attachment that never got its DEL', async () => {

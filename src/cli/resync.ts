@@ -12,7 +12,8 @@ import { DEFAULT_TABLE, TABLE_FAMILY, portMappingSchema, type NftAttachment, typ
 import { attachmentComment, networkSuffix } from '../nft/names.ts';
 import { elementsByAttachment, findHostPortConflicts, parseTableListing, type ListedElement, type TableState } from '../nft/parse.ts';
 import { applyTransaction, listTable, type RunnerOptions } from '../nft/runner.ts';
-import { toAtt, toNft, withNftLock } from '../nft/nat-driver.ts';
+import { toAtt, toNft } from '../nft/nat-driver.ts';
+import { withNftLock } from '../nft/nft-lock.ts';
 import type { NftCommand } from '../nft/expr.ts';
 
 export interface ResyncOptions {
@@ -57,11 +58,12 @@ interface PlannedNetwork {
  * elements, so it is safe to run on an intact table too. A record says what NAT it needed:
  * ADD stores the network's subnets and table in `extra.nft`; an older record without them
  * that needed NAT (ipMasq or port mappings) is rebuilt in the default table with subnets
- * taken from its addresses. Holds the host-wide nft lock, like ADD and DEL.
+ * taken from its addresses. Holds the host-wide nft lock exclusively: ADD and DEL hold it shared,
+ * so none of them runs between reading the records and applying (it would be undone).
  */
 export async function resync(opts: ResyncOptions): Promise<ResyncReport> {
   const warn = opts.warn ?? (() => {});
-  return withNftLock(async () => {
+  return withNftLock('exclusive', async () => {
     const report: ResyncReport = { tables: [], networks: 0, attachments: 0, elements: 0, pruned: 0, skipped: [] };
     const skip = (r: AttachmentRecord, why: string) => {
       const line = `${r.containerID}/${r.ifname} on ${r.network}: ${why}`;
@@ -93,7 +95,7 @@ export async function resync(opts: ResyncOptions): Promise<ResyncReport> {
           }
           const suffix = networkSuffix(net.name);
           taken.elements.push(...els.map((e) => ({ ...e, suffix }) as ListedElement));
-          cmds.push(...buildAttachmentAdd(net, att));
+          cmds.push(...buildAttachmentAdd(net, att, 'restore'));
           report.attachments++;
           report.elements += els.length;
         }

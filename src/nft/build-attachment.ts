@@ -57,29 +57,55 @@ export function attachmentElements(net: NftNetwork, att: NftAttachment): NftElem
 }
 
 /**
+ * How `buildAttachmentAdd` treats host ports: `claim` (ADD) takes them exclusively, `restore`
+ * (`pier resync`, rebuilding what the records say) adds them idempotently.
+ */
+export type HostPortMode = 'claim' | 'restore';
+
+/**
  * Commands adding `att`'s elements to `net`'s sets (which `buildNetworkSetup` creates: put both
  * in the same transaction). Pod-address and hairpin elements are added, deleted and added again:
  * IPAM owns the addresses, so an element left behind for the same address by an attachment that
  * never got its DEL is taken over rather than kept under the old comment (plain `add` would keep
- * the old one). hostPort entries are only added: a key held by another attachment must be
- * reported (see `findHostPortConflicts`), and if one slips in between, the kernel's EEXIST
- * fails the transaction instead of shadowing a port.
+ * the old one).
+ *
+ * In `claim` mode hostport entries and their table-wide claims are `create`d: the kernel fails
+ * the whole transaction with EEXIST when another attachment holds the same key in this network
+ * or in any network of the table, so ADD needs no listing and no lock to refuse a taken port
+ * (the caller lists only after a failure, to name the holder). A mapping on a specific hostIP
+ * also creates and deletes again the claim of the same port on any address: that fails exactly
+ * when someone holds the port on every address. The reverse (a mapping on any address while
+ * someone holds the port on one specific address) is not refused: both then work, the specific
+ * one winning on its address. In `restore` mode everything is `add`ed, a no-op where present.
  */
-export function buildAttachmentAdd(net: NftNetwork, att: NftAttachment): NftCommand[] {
+export function buildAttachmentAdd(net: NftNetwork, att: NftAttachment, mode: HostPortMode = 'claim'): NftCommand[] {
   const names = checkedNames(net);
+  const elements = attachmentElements(net, att);
+  const hostPortVerb = mode === 'claim' ? 'create' : 'add';
   const cmds: NftCommand[] = [];
-  for (const [set, { kind, elem }] of groupBySet(names, attachmentElements(net, att))) {
+  for (const [set, { kind, elem }] of groupBySet(names, [...elements, ...claimsOf(elements)])) {
     const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });
-    if (kind === 'hostport') cmds.push(cmd('add'));
+    if (kind === 'hostport' || kind === 'claim') cmds.push(cmd(hostPortVerb));
     else cmds.push(cmd('add'), cmd('delete'), cmd('add'));
+  }
+  if (mode === 'claim') {
+    for (const [set, { elem }] of groupBySet(names, anyAddressProbes(elements))) {
+      const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });
+      cmds.push(cmd('create'), cmd('delete'));
+    }
   }
   return cmds;
 }
 
 /**
- * Commands removing `elements` (as `elementsOfAttachment` lists them from the live table) from
- * `net`'s sets. Each is added and then deleted, so the transaction succeeds even when an
- * element is already gone (a second DEL, a GC racing a DEL): nft 1.0.6 has no `destroy`.
+ * Commands removing `elements` from `net`'s sets and the table's claim maps: either as
+ * `elementsOfAttachment` lists them from the live table, or as the attachment's record says it
+ * made them (`attachmentElements` plus `claimsOf`). Each is added and then deleted, so the
+ * transaction succeeds even when an element is already gone (a second DEL, a GC racing a DEL):
+ * nft 1.0.6 has no `destroy`. For a map the `add` carries the data we expect (the pod IP, the
+ * container port): if a new holder took the key over, its data differs, the kernel fails the
+ * transaction with EEXIST and nothing of the new holder's is removed (the caller then falls back
+ * to listing, which goes by the comments).
  */
 export function buildAttachmentDel(net: Pick<NftNetwork, 'name' | 'table'>, elements: NftElement[]): NftCommand[] {
   const names = checkedNamesForDelete(net);
@@ -91,10 +117,33 @@ export function buildAttachmentDel(net: Pick<NftNetwork, 'name' | 'table'>, elem
   return cmds;
 }
 
+/** The table-wide claim of each hostport element (those whose pod IP is known). */
+export function claimsOf(elements: NftElement[]): NftElement[] {
+  const out: NftElement[] = [];
+  for (const el of elements) {
+    if (el.kind !== 'hostport' || el.podIP === null) continue;
+    const { family, hostIP, protocol, hostPort, podIP, comment } = el;
+    out.push({ kind: 'claim', family, hostIP, protocol, hostPort, podIP, comment });
+  }
+  return out;
+}
+
+/**
+ * For each specific-hostIP mapping, the claim of the same port on any address, unless the
+ * attachment claims that itself: created and deleted again in ADD's transaction, it fails the
+ * transaction exactly when another attachment holds the port on every address.
+ */
+function anyAddressProbes(elements: NftElement[]): NftElement[] {
+  const claims = claimsOf(elements);
+  const own = new Set(claims.map(elementKey));
+  return dedupe(claims.filter((c) => c.kind === 'claim' && c.hostIP !== null).map((c) => ({ ...c, hostIP: null })))
+    .filter((c) => !own.has(elementKey(c)));
+}
+
 /**
  * The element as nft's JSON writes it in each of its sets: `{elem: {val, comment}}`, or for a
  * hostport `[key, podIP]` in the address map and `[key, containerPort]` in the port map (a half
- * that is null is left out).
+ * that is null is left out), for a claim `[hostIP-or-any . protocol . hostPort, podIP]`.
  */
 export function elementJson(el: NftElement): unknown[] {
   switch (el.kind) {
@@ -105,6 +154,10 @@ export function elementJson(el: NftElement): unknown[] {
     case 'hostport': {
       const key = { elem: { val: { concat: el.hostIP ? [el.hostIP, el.protocol, el.hostPort] : [el.protocol, el.hostPort] }, comment: el.comment } };
       return [el.podIP === null ? null : [key, el.podIP], el.containerPort === null ? null : [key, el.containerPort]];
+    }
+    case 'claim': {
+      const host = el.hostIP ?? (el.family === 4 ? '0.0.0.0' : '::');
+      return [[{ elem: { val: { concat: [host, el.protocol, el.hostPort] }, comment: el.comment } }, el.podIP]];
     }
   }
 }
@@ -118,6 +171,8 @@ export function elementKey(el: NftElement): string {
       return `hairpin${el.family} ${el.addr} ${el.protocol} ${el.port}`;
     case 'hostport':
       return `hostport${el.family} ${el.hostIP ?? '*'} ${el.protocol} ${el.hostPort}`;
+    case 'claim':
+      return `claim${el.family} ${el.hostIP ?? '*'} ${el.protocol} ${el.hostPort}`;
   }
 }
 

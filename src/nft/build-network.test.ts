@@ -26,8 +26,9 @@ describe('buildNetworkSetup', () => {
     const firstRule = kinds.indexOf('add rule');
     assert.equal(kinds[0], 'add table');
     assert.deepEqual(kinds.slice(1, 5), Array(4).fill('add chain'));
-    assert.deepEqual(kinds.slice(17, 21), Array(4).fill('flush chain'));
-    assert.equal(firstRule, 21);
+    assert.deepEqual(kinds.slice(5, 19), Array(14).fill('add map').fill('add set', 0, 4));
+    assert.deepEqual(kinds.slice(19, 23), Array(4).fill('flush chain'));
+    assert.equal(firstRule, 23);
     assert.ok(kinds.slice(firstRule).every((k) => k === 'add rule'));
     // Sets and maps are never flushed: they hold the attachments' elements.
     assert.ok(!kinds.includes('flush set') && !kinds.includes('flush map'));

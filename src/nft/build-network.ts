@@ -69,6 +69,13 @@ export function buildNetworkSetup(net: NftNetwork): NftCommand[] {
     map(s.hostports6IpPort, ipKey('ipv6_addr'), 'inet_service'),
     map(s.hostports6AnyAddr, anyKey, 'ipv6_addr'),
     map(s.hostports6AnyPort, anyKey, 'inet_service'),
+    // Table-wide claims (every network adds the same two maps): the key a network's own maps
+    // use, `0.0.0.0`/`::` standing for any address, mapped to the pod IP. ADD `create`s the
+    // claim in its transaction, so the kernel refuses a host port already held in ANY network
+    // of the table, atomically and without listing; the pod IP as data lets DEL tell its own
+    // claim from a new holder's (see buildAttachmentAdd and buildAttachmentDel).
+    map(n.claims.claims4, ipKey('ipv4_addr'), 'ipv4_addr'),
+    map(n.claims.claims6, ipKey('ipv6_addr'), 'ipv6_addr'),
   ];
 
   const rule = (chainName: string, expr: Json[]) => ({ add: { rule: { ...base, chain: chainName, expr } } });

@@ -51,6 +51,9 @@ export type NftAttachment = z.infer<typeof nftAttachmentSchema>;
  * - `hostport`: `[hostIP .] protocol . hostPort` -> `podIP` and -> `containerPort`, kept in two
  *   maps with the same key (`hostports4_ip_addr` and `hostports4_ip_port`, ...); `hostIP` null
  *   means any local address. Parsed from a table, a half whose map entry is missing is null.
+ * - `claim`: the table-wide record that `[hostIP .] protocol . hostPort` is taken, `hostIP`
+ *   null meaning any address, mapped to the pod IP (`hostport_claims4/6`). Built from a
+ *   hostport element (see `claimsOf`), never by `attachmentElements`.
  */
 export type NftElement =
   | { kind: 'podaddr'; family: IpFamily; addr: string; comment: string }
@@ -64,4 +67,5 @@ export type NftElement =
       podIP: string | null;
       containerPort: number | null;
       comment: string;
-    };
+    }
+  | { kind: 'claim'; family: IpFamily; hostIP: string | null; protocol: Protocol; hostPort: number; podIP: string; comment: string };

@@ -27,6 +27,7 @@ describe('networkNames', () => {
     assert.deepEqual(parseSetName(n.sets.podaddrs6), { kind: 'podaddr', family: 6, specificHost: false, half: null, suffix: n.suffix });
     assert.deepEqual(parseSetName(n.sets.hostports4IpAddr), { kind: 'hostport', family: 4, specificHost: true, half: 'addr', suffix: n.suffix });
     assert.deepEqual(parseSetName(n.sets.hostports6AnyPort), { kind: 'hostport', family: 6, specificHost: false, half: 'port', suffix: n.suffix });
+    assert.deepEqual(parseSetName(n.claims.claims6), { kind: 'claim', family: 6, specificHost: true, half: null, suffix: '' });
     assert.equal(parseSetName('somebody_elses_set'), null);
     assert.equal(parseSetName(`hostports4_${n.suffix}`), null);
   });

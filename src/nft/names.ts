@@ -6,6 +6,10 @@ import { DEFAULT_TABLE, TABLE_FAMILY, type AttachmentKey, type NftElement } from
  * (or stores garbage) when the JSON input exceeds it, so we never send more. */
 export const COMMENT_MAX_BYTES = 128;
 
+/** The table-wide host-port claim maps; no network suffix: host ports are the host's. */
+export const HOSTPORT_CLAIMS4 = 'hostport_claims4';
+export const HOSTPORT_CLAIMS6 = 'hostport_claims6';
+
 /** Every object of one network in the shared table. */
 export interface NetworkNames {
   family: typeof TABLE_FAMILY;
@@ -28,6 +32,8 @@ export interface NetworkNames {
     hostports6AnyAddr: string;
     hostports6AnyPort: string;
   };
+  /** Table-wide, shared by every network in the table: who holds each host port (see build-network.ts). */
+  claims: { claims4: string; claims6: string };
 }
 
 /** The names for network `name` in `table` (default `pier`). Longest: 41 chars, far below the
@@ -59,6 +65,7 @@ export function networkNames(name: string, table: string = DEFAULT_TABLE): Netwo
       hostports6AnyAddr: n('hostports6_any_addr'),
       hostports6AnyPort: n('hostports6_any_port'),
     },
+    claims: { claims4: HOSTPORT_CLAIMS4, claims6: HOSTPORT_CLAIMS6 },
   };
 }
 
@@ -80,6 +87,8 @@ export function setNamesOf(
       return [v4 ? s.podaddrs4 : s.podaddrs6];
     case 'hairpin':
       return [v4 ? s.hairpin4 : s.hairpin6];
+    case 'claim':
+      return [v4 ? names.claims.claims4 : names.claims.claims6];
     case 'hostport':
       if (el.hostIP) return v4 ? [s.hostports4IpAddr, s.hostports4IpPort] : [s.hostports6IpAddr, s.hostports6IpPort];
       return v4 ? [s.hostports4AnyAddr, s.hostports4AnyPort] : [s.hostports6AnyAddr, s.hostports6AnyPort];
@@ -94,11 +103,15 @@ export interface SetNameInfo {
   specificHost: boolean;
   /** hostport maps: which half of the DNAT target the map holds. */
   half: 'addr' | 'port' | null;
+  /** The network's suffix; empty for the table-wide claim maps. */
   suffix: string;
 }
 
 export function parseSetName(name: string): SetNameInfo | null {
   const fam = (d: string) => (d === '4' ? 4 : 6) as 4 | 6;
+  if (name === HOSTPORT_CLAIMS4 || name === HOSTPORT_CLAIMS6) {
+    return { kind: 'claim', family: name === HOSTPORT_CLAIMS4 ? 4 : 6, specificHost: true, half: null, suffix: '' };
+  }
   let m = /^(podaddrs|hairpin)([46])_(.+_[0-9a-f]{8})$/.exec(name);
   if (m) {
     return { kind: m[1] === 'podaddrs' ? 'podaddr' : 'hairpin', family: fam(m[2]), specificHost: false, half: null, suffix: m[3] };

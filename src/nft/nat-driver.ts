@@ -1,22 +1,19 @@
-// The NAT driver the CNI commands use: lists Pier's table, checks host-port conflicts, and
-// applies each command's changes as one nft transaction.
+// The NAT driver the CNI commands use: each command's changes as ONE nft transaction, built
+// without reading the ruleset. nft runs once per ADD and DEL; the table is listed only to
+// explain a failed ADD, for a DEL without a usable record, and for CHECK and GC.
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { NatAttachment, NatDriver, NatNetwork } from '../cni/commands/nat.ts';
 import { writeSysctl } from '../netlink/sysctl.ts';
-import { lockFile, unlockFile } from '../ipam/file-lock.ts';
-import { mkdirSync } from 'node:fs';
-import { buildAttachmentAdd, buildAttachmentDel, buildDocument } from './build-attachment.ts';
+import { attachmentElements, buildAttachmentAdd, buildAttachmentDel, buildDocument, claimsOf } from './build-attachment.ts';
 import { buildNetworkSetup } from './build-network.ts';
 import { DEFAULT_TABLE, TABLE_FAMILY, type NftAttachment, type NftNetwork } from './model.ts';
-import { assertNoHostPortConflicts, elementsByAttachment, elementsOfAttachment, parseTableListing } from './parse.ts';
+import { assertNoHostPortConflicts, elementsByAttachment, elementsOfAttachment, parseTableListing, type TableState } from './parse.ts';
 import { applyTransaction, deleteUdpConntrack, listTable, nftAvailable, type RunnerOptions } from './runner.ts';
 import { attachmentComment } from './names.ts';
 import { familyOf } from './addr.ts';
 import { describeForwardBlockers, forwardBlockers } from './forward-check.ts';
-
-/** Host ports belong to the host, not to one network: one lock serialises check-then-add. */
-const LOCK_DIR = '/run/pier';
-const LOCK_FILE = `${LOCK_DIR}/nft.lock`;
+import { withNftLock } from './nft-lock.ts';
+import type { NftCommand } from './expr.ts';
 
 export interface NftNatOptions extends RunnerOptions {
   warn?: (msg: string) => void;
@@ -49,20 +46,8 @@ async function requireNft(opts: RunnerOptions, err: unknown): Promise<never> {
   throw err;
 }
 
-/**
- * Runs fn holding the host-wide nft lock. ADD holds it from listing to applying (conflict
- * check), DEL and GC while they list and remove, and `pier resync` while it reads the store and
- * rebuilds: so a resync never re-adds the entries of an attachment a DEL just removed.
- */
-export async function withNftLock<T>(fn: () => Promise<T>): Promise<T> {
-  mkdirSync(LOCK_DIR, { recursive: true, mode: 0o700 });
-  const fd = lockFile(LOCK_FILE);
-  try {
-    return await fn();
-  } finally {
-    unlockFile(fd, LOCK_FILE);
-  }
-}
+/** nft's words for EEXIST: a `create`d element whose key is taken (or a map key with other data). */
+const EEXIST = /File exists/;
 
 export function createNftNat(opts: NftNatOptions = {}): NatDriver {
   const tableOf = (net: NatNetwork) => net.table ?? DEFAULT_TABLE;
@@ -70,24 +55,62 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
     const listing = await listTable(TABLE_FAMILY, tableOf(net), opts);
     return listing ? parseTableListing(listing, tableOf(net)) : undefined;
   };
+  /**
+   * DEL without listing: removes what the record says ADD installed, in one transaction whose
+   * map `add`s carry the record's pod IP and ports. False when that cannot be done (the record
+   * does not make valid elements, the table or a set is gone, nft is unusable, or a key was taken
+   * over by a new holder: EEXIST, nothing removed): the caller then lists and goes by comment.
+   */
+  const delRecorded = async (net: NatNetwork, recorded: NatAttachment): Promise<boolean> => {
+    let cmds;
+    try {
+      const els = attachmentElements(toNft(net), toAtt(recorded));
+      cmds = buildAttachmentDel(toNft(net), [...els, ...claimsOf(els)]);
+    } catch {
+      return false;
+    }
+    if (!cmds.length) return true;
+    try {
+      await applyTransaction(buildDocument(cmds), opts);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   return {
     needed: (net, att) => net.ipMasq || Boolean(att?.portMappings.length),
 
     async add(net, att) {
       const n = toNft(net);
       const a = toAtt(att);
-      await withNftLock(async () => {
-        let state;
-        try {
-          state = await list(net);
-        } catch (err) {
-          await requireNft(opts, err);
-        }
-        if (state) assertNoHostPortConflicts(state, n, a);
-        try {
-          await applyTransaction(buildDocument([...buildNetworkSetup(n), ...buildAttachmentAdd(n, a)]), opts);
-        } catch (err) {
-          await requireNft(opts, err);
+      // Built before anything runs: a bad mapping (code 7) never reaches nft.
+      const setup = buildNetworkSetup(n);
+      const mine = buildAttachmentAdd(n, a);
+      await withNftLock('shared', async () => {
+        let leftovers: NftCommand[] = [];
+        // A second try only after a taken key that nobody else holds: its holder left before we
+        // listed, or it is a leftover of this same attachment key whose DEL never completed
+        // (removed in the retry's transaction, as the add/delete/add of addresses does).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await applyTransaction(buildDocument([...setup, ...leftovers, ...mine]), opts);
+            return;
+          } catch (err) {
+            // The transaction failed whole: nothing of this ADD is in the table. Only now list,
+            // to say who holds the port.
+            let state: TableState | undefined;
+            try {
+              state = await list(net);
+            } catch {
+              await requireNft(opts, err);
+            }
+            if (state) assertNoHostPortConflicts(state, n, a);
+            if (attempt >= 2 || !EEXIST.test(err instanceof CniError ? `${err.message}\n${err.details}` : String(err))) {
+              await requireNft(opts, err);
+            }
+            const own = state ? elementsOfAttachment(state, net, att) : [];
+            leftovers = own.length ? buildAttachmentDel(n, own) : [];
+          }
         }
       });
       if (att.portMappings.length) {
@@ -102,8 +125,9 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
       }
     },
 
-    async del(net, key) {
-      await withNftLock(async () => {
+    async del(net, key, recorded) {
+      await withNftLock('shared', async () => {
+        if (recorded && (await delRecorded(net, recorded))) return;
         let state;
         try {
           state = await list(net);
@@ -137,7 +161,7 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
     },
 
     async gc(net, valid) {
-      await withNftLock(async () => {
+      await withNftLock('shared', async () => {
         const state = await list(net).catch(() => undefined);
         if (!state) return;
         const keep = new Set(valid.map((v) => attachmentComment(v)));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   assertNoHostPortConflicts, elementsByAttachment, elementsOfAttachment, findHostPortConflicts, parseTableListing,
 } from './parse.ts';
-import { attachmentElements, buildAttachmentDel } from './build-attachment.ts';
+import { attachmentElements, buildAttachmentDel, claimsOf } from './build-attachment.ts';
 import { CniError } from '../cni/errors.ts';
 import { attachmentComment } from './names.ts';
 import { readFixture } from './testdata/golden.ts';
@@ -25,14 +25,15 @@ describe('parseTableListing (captured nft 1.0.6 output)', () => {
       ['output', 'output', -100, 'accept', 4],
       ['forward', 'forward', 0, 'accept', 3],
     ]);
-    assert.equal(state.sets.length, 12);
+    assert.equal(state.sets.length, 14);
   });
 
   it('reads back exactly the elements the builders made, halves joined', () => {
     for (const att of [A, B]) {
       const found = elementsOfAttachment(state, FIXTURE_NET, att.key);
       const sort = (xs: unknown[]) => xs.map((x) => JSON.stringify(x)).sort();
-      assert.deepEqual(sort(found), sort(attachmentElements(FIXTURE_NET, att)));
+      const made = attachmentElements(FIXTURE_NET, att);
+      assert.deepEqual(sort(found), sort([...made, ...claimsOf(made)]));
     }
   });
 
@@ -79,6 +80,21 @@ describe('parseTableListing (tolerance)', () => {
       elem: [[{ elem: { val: { concat: ['tcp', 80] }, comment: 'x/eth0' } }, '10.88.0.5']] } }));
     assert.equal(state.elements.length, 1);
     assert.deepEqual(state.elements[0], { kind: 'hostport', family: 4, hostIP: null, protocol: 'tcp', hostPort: 80, podIP: '10.88.0.5', containerPort: null, comment: 'x/eth0', suffix });
+  });
+
+  it('reads table-wide claims and gives a network only those matching its hostport entries', () => {
+    const claim = (host: string, port: number, comment: string) => [{ elem: { val: { concat: [host, 'tcp', port] }, comment } }, '10.88.0.5'];
+    const state = parseTableListing(wrap(
+      { map: { ...base, name: `hostports4_any_addr_${suffix}`, type: ['inet_proto', 'inet_service'], map: 'ipv4_addr',
+        elem: [[{ elem: { val: { concat: ['tcp', 80] }, comment: 'x/eth0' } }, '10.88.0.5']] } },
+      // x/eth0's claim of 80 goes with the entry above; its claim of 81 is another network's.
+      { map: { ...base, name: 'hostport_claims4', elem: [claim('0.0.0.0', 80, 'x/eth0'), claim('0.0.0.0', 81, 'x/eth0'), claim('192.0.2.1', 80, 'y/eth0')] } },
+    ));
+    assert.deepEqual(state.elements.filter((e) => e.kind === 'claim').map((e) => e.kind === 'claim' && `${e.hostIP} ${e.hostPort} ${e.podIP} ${e.comment} [${e.suffix}]`),
+      ['null 80 10.88.0.5 x/eth0 []', 'null 81 10.88.0.5 x/eth0 []', '192.0.2.1 80 10.88.0.5 y/eth0 []']);
+    const mine = elementsOfAttachment(state, FIXTURE_NET, { containerID: 'x', ifname: 'eth0' });
+    assert.deepEqual(mine.map((e) => `${e.kind} ${'hostPort' in e ? e.hostPort : ''}`), ['hostport 80', 'claim 80']);
+    assert.deepEqual([...elementsByAttachment(state, FIXTURE_NET).keys()], ['x/eth0']);
   });
 
   it('skips elements of the wrong shape or family instead of guessing', () => {

@@ -91,9 +91,19 @@ export function elementsByAttachment(state: TableState, net: Pick<NftNetwork, 'n
   return out;
 }
 
+/**
+ * The network's own elements, and the table-wide claims that go with its hostport entries (same
+ * holder and key): a claim names no network, and the same `containerID/ifname` may be attached
+ * to two networks, so a claim is the network's only when one of its hostport entries matches.
+ */
 function elementsOfNetwork(state: TableState, net: Pick<NftNetwork, 'name'>): NftElement[] {
   const suffix = networkSuffix(net.name);
-  return state.elements.filter((el) => el.suffix === suffix).map(({ suffix: _s, ...el }) => el as NftElement);
+  const own = state.elements.filter((el) => el.suffix === suffix);
+  const claimKey = (el: ListedElement) =>
+    el.kind === 'hostport' || el.kind === 'claim' ? `${el.comment} ${el.family} ${el.hostIP ?? '*'} ${el.protocol} ${el.hostPort}` : '';
+  const held = new Set(own.filter((el) => el.kind === 'hostport').map(claimKey));
+  const claims = state.elements.filter((el) => el.kind === 'claim' && held.has(claimKey(el)));
+  return [...own, ...claims].map(({ suffix: _s, ...el }) => el as NftElement);
 }
 
 /** A requested host port that another attachment already holds. */
@@ -164,6 +174,12 @@ function readElement(raw: unknown, info: SetNameInfo, isMap: boolean): ListedEle
     case 'hairpin': {
       const [a, p, port] = [readAddr(parts[0], family), readProto(parts[1]), readPort(parts[2])];
       return parts.length === 3 && a && p && port ? { kind: 'hairpin', family, addr: a, protocol: p, port, comment, suffix } : null;
+    }
+    case 'claim': {
+      const [h, p, hostPort, podIP] = [readAddr(parts[0], family), readProto(parts[1]), readPort(parts[2]), readAddr(data, family)];
+      if (parts.length !== 3 || !h || !p || !hostPort || !podIP) return null;
+      const hostIP = h === '0.0.0.0' || h === '::' ? null : h;
+      return { kind: 'claim', family, hostIP, protocol: p, hostPort, podIP, comment, suffix };
     }
     case 'hostport': {
       const rest = info.specificHost ? parts.slice(1) : parts;

@@ -92,7 +92,7 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
 
     if (needsNat) {
       await deps.nat.add(net, att);
-      undo.push('NAT entries', () => deps.nat.del(net, key));
+      undo.push('NAT entries', () => deps.nat.del(net, key, att));
     }
 
     undo.commit();

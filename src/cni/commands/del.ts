@@ -7,7 +7,8 @@ import { CniError, toCniError } from '../errors.ts';
 import type { DelEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
 import { ipamDelFor } from './ipam-driver.ts';
-import { natNetwork } from './nat-spec.ts';
+import { natAttachment, natNetwork } from './nat-spec.ts';
+import type { PortMapping } from '../runtime-config.ts';
 import { getRecord, recordedPodNetns, usablePodNetns } from './records.ts';
 import { kernelError } from './kernel-error.ts';
 
@@ -53,7 +54,13 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
     const addresses = record?.ips.length ? record.ips.map((i) => i.address) : delegated;
     const subnets = [...new Set(addresses.map(networkOf))];
     const net = natNetwork(ctx, subnets);
-    if (deps.nat.needed(net) || record?.portMappings.length || net.portMappings) await deps.nat.del(net, key);
+    // ADD called NAT exactly when its config masqueraded or it mapped ports: otherwise there
+    // is nothing of this attachment's to remove, and nft need not run at all.
+    if (record && !record.ipMasq && !record.portMappings.length) return;
+    // Addresses Pier's IPAM reserved to this attachment: no other live attachment holds them,
+    // so the driver may remove what the record says without reading the ruleset.
+    const recorded = record?.ips.length ? natAttachment(key, addresses, record.portMappings as PortMapping[]) : undefined;
+    if (deps.nat.needed(net) || record?.portMappings.length || net.portMappings) await deps.nat.del(net, key, recorded);
   });
   await step('releasing addresses', () => ipamDelFor(ctx));
 

@@ -26,8 +26,13 @@ export interface NatDriver {
   needed(net: NatNetwork, att?: NatAttachment): boolean;
   /** Installs the network's objects and the attachment's entries in one transaction. */
   add(net: NatNetwork, att: NatAttachment): Promise<void>;
-  /** Removes the attachment's entries (by its key, so no prevResult is needed). */
-  del(net: NatNetwork, key: { containerID: string; ifname: string }): Promise<void>;
+  /**
+   * Removes the attachment's entries (by its key, so no prevResult is needed). `recorded` is what
+   * its record says ADD installed, when IPAM reserved those addresses to it (so no other live
+   * attachment of the network holds them): the driver may then remove exactly that without
+   * reading the ruleset. Without it, the driver finds the entries by key.
+   */
+  del(net: NatNetwork, key: { containerID: string; ifname: string }, recorded?: NatAttachment): Promise<void>;
   /** Lists what is missing for the attachment. */
   check(net: NatNetwork, att: NatAttachment): Promise<string[]>;
   /** Removes entries of every attachment of the network not in `valid`. */
