@@ -49,6 +49,19 @@ export function isNetnsFile(path: string): boolean {
 }
 
 /**
+ * Switches the thread back to Pier's own netns. If that fails the process aborts: carrying on
+ * in the wrong netns could delete the host's interfaces.
+ */
+function returnToOwnNetns(own: number): void {
+  try {
+    libc.setns(own, CLONE_NEWNET, 'back to own netns');
+  } catch (err) {
+    process.stderr.write(`pier: FATAL: cannot return to own netns: ${String(err)}\n`);
+    process.abort();
+  }
+}
+
+/**
  * Runs `fn` with the calling thread switched into the netns at `path`, then switches back.
  * `fn` must be synchronous: nothing may await, spawn or call into the thread pool while switched.
  * If switching back fails the process aborts: carrying on in the wrong netns could delete the
@@ -70,12 +83,7 @@ export function inNetns<T>(path: string, fn: () => T): T {
       if (res instanceof Promise) throw new Error('inNetns: fn must be synchronous');
       return res;
     } finally {
-      try {
-        libc.setns(own, CLONE_NEWNET, 'back to own netns');
-      } catch (err) {
-        process.stderr.write(`pier: FATAL: cannot return to own netns: ${String(err)}\n`);
-        process.abort();
-      }
+      returnToOwnNetns(own);
     }
   } finally {
     fs.closeSync(target);
@@ -130,12 +138,7 @@ export function createNamedNetns(name: string): string {
     try {
       libc.mount(OWN_NETNS, path, 'none', libc.MS_BIND);
     } finally {
-      try {
-        libc.setns(own, CLONE_NEWNET, 'back to own netns');
-      } catch (err) {
-        process.stderr.write(`pier: FATAL: cannot return to own netns: ${String(err)}\n`);
-        process.abort();
-      }
+      returnToOwnNetns(own);
     }
   } catch (err) {
     fs.rmSync(path, { force: true });
