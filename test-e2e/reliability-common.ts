@@ -112,7 +112,7 @@ export function fsSnapshot(prefix: string, extra: string[] = []): Set<string> {
   // Other processes on the machine (other tests, other engineers' tools) write here too: their
   // usual names are left out. In CI nothing else runs, so there the check sees everything else.
   const foreign = (name: string) =>
-    (/^pt/.test(name) && !name.startsWith(prefix)) || /^bash_(jobs|tool)|\.(strace|sh|cpuprofile|heapprofile)$|^(build|node_modules|\.git)$/.test(name);
+    (/^pt/.test(name) && !name.startsWith(prefix)) || /^bash_(jobs|tool)|\.(strace|sh|cpuprofile|heapprofile|log)$|^(build|node_modules|\.git)$/.test(name);
   const walk = (dir: string, depth: number) => {
     let names: string[];
     try {
