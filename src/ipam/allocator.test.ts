@@ -168,10 +168,50 @@ test('records from an earlier boot whose netns is gone are released before alloc
   assert.deepEqual(s.list().map((x) => x.containerID).sort(), ['alive', 'new', 'thisboot']);
 });
 
+test('ADD repairs and sweeps only when needed: a new boot, an interrupted change', () => {
+  const s = new MemoryStore();
+  for (const id of ['a', 'b', 'c']) add(s, id);
+  assert.equal(s.repairCount, 1, 'the first ADD of the boot repaired and swept; the others did not');
+  release(s, 'b', 'eth0');
+  assert.equal(s.repairCount, 1, 'nor does a DEL of a clean store');
+  s.interrupted = true;
+  add(s, 'd');
+  assert.equal(s.repairCount, 2);
+  assert.equal(s.interrupted, false, 'a section that returns leaves the store unmarked');
+  assert.throws(() => add(s, 'd'), code(7));
+  assert.equal(s.interrupted, false, 'a refusal before any change leaves it unmarked too');
+});
+
+test('a full range, or a taken requested address, sweeps again: a netns may have gone since', () => {
+  const s = new MemoryStore();
+  const gone = new Set<string>();
+  const o = { ...opts, netnsExists: (p: string) => !gone.has(p) };
+  allocate(s, v4, { containerID: 'old', ifname: 'eth0', netnsPath: '/run/netns/old' }, [], { ...o, bootId: 'boot-old' }); // .2
+  for (const id of ['a', 'b', 'c', 'd']) allocate(s, v4, { containerID: id, ifname: 'eth0' }, [], o);
+  assert.deepEqual(s.list().map((r) => r.containerID).sort(), ['a', 'b', 'c', 'd', 'old'], 'old kept: its netns was there');
+  gone.add('/run/netns/old');
+  const r = allocate(s, v4, { containerID: 'e', ifname: 'eth0' }, [], o);
+  assert.deepEqual(r.released.map((x) => x.containerID), ['old']);
+  assert.deepEqual(addrs(r), ['10.22.0.2/29']);
+  // Still full after the sweep: code 100 as before, after one sweep only.
+  const before = s.repairCount;
+  assert.throws(() => allocate(s, v4, { containerID: 'f', ifname: 'eth0' }, [], o), code(100));
+  assert.equal(s.repairCount, before + 1);
+  // The same for a requested address held by an attachment whose netns went away.
+  const s2 = new MemoryStore();
+  allocate(s2, v4, { containerID: 'x', ifname: 'eth0', netnsPath: '/run/netns/x' }, [], { ...o, bootId: 'boot-old' }); // .2
+  allocate(s2, v4, { containerID: 'y', ifname: 'eth0' }, [], o); // this boot's sweep keeps x
+  gone.add('/run/netns/x');
+  const z = allocate(s2, v4, { containerID: 'z', ifname: 'eth0' }, ['10.22.0.2'], o);
+  assert.deepEqual(addrs(z), ['10.22.0.2/29']);
+  assert.deepEqual(z.released.map((x) => x.containerID), ['x']);
+});
+
 test('allocate repairs first: a record without its reservations is released', () => {
   const s = new MemoryStore();
   add(s, 'c1');
   s.reservations.delete('10.22.0.2'); // a crash between record write and IP reservation
+  s.interrupted = true; // ... leaves the store marked
   const r = add(s, 'c2');
   assert.match(r.warnings[0], /released c1\/eth0: an interrupted ADD or DEL left 10\.22\.0\.2\/29 unreserved/);
   assert.equal(s.get({ containerID: 'c1', ifname: 'eth0' }), undefined);

@@ -49,7 +49,7 @@ function rangeFor(config: IpamConfig, ip: string): { set: number; range: IpRange
 
 /**
  * Releases attachments recorded in an earlier boot whose netns is gone: after a reboot nobody
- * will send their DEL (the most common source of leaked addresses).
+ * will send their DEL (the most common source of leaked addresses). Reads every record.
  */
 function releaseBootStale(store: Store, opts: AllocateOptions, out: Outcome): void {
   for (const rec of store.list()) {
@@ -60,6 +60,21 @@ function releaseBootStale(store: Store, opts: AllocateOptions, out: Outcome): vo
     out.warnings.push(`released ${keyText(rec)} (${rec.ips.map((i) => i.address).join(', ')}): recorded in an earlier boot and ${rec.netnsPath ? `its netns ${rec.netnsPath} is gone` : 'no netns was ever recorded'}`);
   }
 }
+
+/**
+ * Full repair, then the boot-stale sweep: both read the whole store. Run once per boot (the
+ * first ADD after a reboot, which is also the first after a power cut could have torn files),
+ * and when a range set looks full or a requested address looks taken: an attachment recorded
+ * in an earlier boot may have lost its netns since.
+ */
+function sweep(store: Store, opts: AllocateOptions, out: Outcome): void {
+  out.warnings.push(...store.repair());
+  releaseBootStale(store, opts, out);
+  store.markSwept(opts.bootId);
+}
+
+/** The address (exhausted, or requested and taken) that a sweep might free. */
+class AddressUnavailable extends CniError {}
 
 /** Maps each requested address to its range set; throws on anything host-local would refuse. */
 function placeRequested(store: Store, config: IpamConfig, requestedIps: string[]): Map<number, ReservedIp> {
@@ -82,11 +97,26 @@ function placeRequested(store: Store, config: IpamConfig, requestedIps: string[]
     }
     const holder = store.holderOf(ip);
     if (holder) {
-      throw new CniError(ErrorCode.Conflict, `requested IP ${ip} is already reserved to ${keyText(holder)}`, `ips: ${JSON.stringify(req)}`);
+      throw new AddressUnavailable(ErrorCode.Conflict, `requested IP ${ip} is already reserved to ${keyText(holder)}`, `ips: ${JSON.stringify(req)}`);
     }
     placed.set(found.set, reservedIp(found.range, ip, found.set));
   }
   return placed;
+}
+
+/** One address per range set: requested ones first, the rest round-robin (probing candidates). */
+function chooseAddresses(store: Store, config: IpamConfig, requestedIps: string[]): ReservedIp[] {
+  const placed = placeRequested(store, config, requestedIps);
+  const gateways = gatewaysOf(config);
+  return config.ranges.map((set, i): ReservedIp => {
+    const chosen = placed.get(i);
+    if (chosen) return chosen;
+    const ip = findFreeAddress(set, store.lastReservedIp(i), gateways, (a) => !store.holderOf(a));
+    if (ip === undefined) {
+      throw new AddressUnavailable(ErrorCode.IpamExhausted, `no free address in range set ${i} (${describeRangeSet(set)})`, `network ${config.network}`);
+    }
+    return reservedIp(rangeFor(config, ip)!.range, ip, i);
+  });
 }
 
 /**
@@ -103,8 +133,11 @@ export function allocate(
 ): Outcome & { record: AttachmentRecord } {
   validateAttachmentKey(attachment);
   return store.withLock(() => {
-    const out: Outcome = { warnings: store.repair(), released: [] };
-    releaseBootStale(store, opts, out);
+    const out: Outcome = { warnings: [], released: [] };
+    // O(1) unless something calls for the O(attachments) work: an unfinished change, a new boot.
+    let swept = store.sweptBoot() !== opts.bootId;
+    if (swept) sweep(store, opts, out);
+    else if (store.needsRepair()) out.warnings.push(...store.repair());
     const existing = store.get(attachment);
     if (existing) {
       throw new CniError(
@@ -113,17 +146,15 @@ export function allocate(
         keyText(attachment),
       );
     }
-    const placed = placeRequested(store, config, requestedIps);
-    const gateways = gatewaysOf(config);
-    const ips = config.ranges.map((set, i): ReservedIp => {
-      const chosen = placed.get(i);
-      if (chosen) return chosen;
-      const ip = findFreeAddress(set, store.lastReservedIp(i), gateways, (a) => !store.holderOf(a));
-      if (ip === undefined) {
-        throw new CniError(ErrorCode.IpamExhausted, `no free address in range set ${i} (${describeRangeSet(set)})`, `network ${config.network}`);
-      }
-      return reservedIp(rangeFor(config, ip)!.range, ip, i);
-    });
+    let ips: ReservedIp[];
+    try {
+      ips = chooseAddresses(store, config, requestedIps);
+    } catch (err) {
+      if (swept || !(err instanceof AddressUnavailable)) throw err;
+      sweep(store, opts, out);
+      swept = true;
+      ips = chooseAddresses(store, config, requestedIps);
+    }
     const record: AttachmentRecord = {
       containerID: attachment.containerID,
       ifname: attachment.ifname,
@@ -152,7 +183,7 @@ export function allocate(
       try {
         store.release(record);
       } catch (undoErr) {
-        // repair releases what is left: the record is uncommitted.
+        // The section throws, so the store stays marked: the next call's repair releases the rest.
         out.warnings.push(`could not undo the partial reservation of ${keyText(record)}: ${(undoErr as Error).message}`);
       }
       throw err;
@@ -167,7 +198,7 @@ export function release(store: Store, containerID: string, ifname: string): Outc
   validateAttachmentKey(key);
   return store.withLock(
     () => {
-      const warnings = store.repair();
+      const warnings = store.needsRepair() ? store.repair() : [];
       const rec = store.release(key);
       return { warnings, released: rec ? [rec] : [] };
     },

@@ -125,7 +125,7 @@ test('repair: a record whose IP files are missing (crash inside ADD or DEL) is r
 test('torn or foreign files never crash the plugin: treated as stale, with warnings', () => {
   const dataDir = fresh();
   const store = new DiskStore(dataDir, 'net');
-  allocate(store, v4, key, [], opts); // 10.22.0.2
+  allocate(store, v4, { ...key, netnsPath: '/run/netns/p1' }, [], opts); // 10.22.0.2, its netns stays
   allocate(store, v4, { containerID: 'c2', ifname: 'eth0' }, [], opts); // 10.22.0.3
   const dir = `${dataDir}/net`;
   fs.writeFileSync(`${dir}/attachments/c2_eth0.json`, '{"containerID":"c2","ifna'); // torn record
@@ -134,7 +134,8 @@ test('torn or foreign files never crash the plugin: treated as stale, with warni
   fs.writeFileSync(`${dir}/attachments/c1_eth1.json`, JSON.stringify({ ...store.get(key), ifname: 'eth2' })); // wrong name
   fs.writeFileSync(`${dir}/README`, 'not ours, left alone');
   assert.deepEqual(store.list().map((r) => r.containerID), ['c1'], 'list skips what it cannot read');
-  const r = allocate(store, v4, { containerID: 'c3', ifname: 'eth0' }, [], opts);
+  // Files torn like this come from a power cut, which changes the boot id: the next ADD repairs.
+  const r = allocate(store, v4, { containerID: 'c3', ifname: 'eth0' }, [], { ...opts, bootId: 'b2' });
   assert.deepEqual(r.warnings.sort(), [
     `released 10.22.0.3: reserved to c2/eth0, which has no record`,
     `released 10.22.0.9: ${dir}/10.22.0.9 is unreadable (torn or corrupt); treated as stale`,
@@ -147,14 +148,17 @@ test('torn or foreign files never crash the plugin: treated as stale, with warni
   assert.deepEqual(store.list().map((x) => x.containerID).sort(), ['c1', 'c3']);
 });
 
-/** An fs whose writes fail with errno `code` once `armed` is set. */
-function failingFs(errno: string, ops: (keyof Fs)[]): { fs: Fs; armed: { on: boolean } } {
+/**
+ * An fs whose calls `ops` fail with errno `code` once `armed` is set (and `when`, if given,
+ * says yes to the call's arguments).
+ */
+function failingFs(errno: string, ops: (keyof Fs)[], when?: (op: keyof Fs, args: unknown[]) => boolean): { fs: Fs; armed: { on: boolean } } {
   const armed = { on: false };
   const wrapped: Record<string, unknown> = { ...fs };
   for (const op of ops) {
     const real = (fs as unknown as Record<string, (...a: unknown[]) => unknown>)[op];
     wrapped[op] = (...args: unknown[]) => {
-      if (armed.on) throw Object.assign(new Error(`${errno}: ${op}`), { code: errno });
+      if (armed.on && (!when || when(op, args))) throw Object.assign(new Error(`${errno}: ${op}`), { code: errno });
       return real(...args);
     };
   }
@@ -167,7 +171,8 @@ function listTree(dir: string): string[] {
 
 test('a full disk (ENOSPC) is CniError 5 naming the path and leaves no partial state', () => {
   const dataDir = fresh();
-  const { fs: full, armed } = failingFs('ENOSPC', ['writeSync']);
+  // A full disk fails the writes that need new blocks; the state line is rewritten in place.
+  const { fs: full, armed } = failingFs('ENOSPC', ['writeSync'], (_op, args) => args[4] !== 0);
   const store = new DiskStore(dataDir, 'net', { fs: full });
   allocate(store, v4, key, [], opts);
   const before = listTree(`${dataDir}/net`);

@@ -4,25 +4,50 @@
 //
 //   <dataDir>/                              0755
 //   <dataDir>/<network>/                    0700
-//     lock                                  0600, empty; flock(LOCK_EX) around every read-modify-write
+//     lock                                  0600; flock(LOCK_EX) around every read-modify-write.
+//                                           Its first 128 bytes are the store's state line,
+//                                           `pier-ipam-state 1 boot=<boot id> clean|dirty`,
+//                                           read and written under the lock (below)
 //     <ip>                                  0600, "<containerID>\r\n<ifname>" (host-local's format);
 //                                           IPv6 names have ':' replaced by '_' (fd00__5)
 //     last_reserved_ip.<set>                0600, the last address reserved in range set <set>
 //     attachments/                          0700
 //       <containerID>_<ifname>.json         0600, the AttachmentRecord (ifname %-encoded outside
 //                                           [A-Za-z0-9.-], so the last '_' separates the two)
-//     .<name>.tmp-<pid>-<hex>               transient; a crash may leave one, repair deletes it
+//     .<name>.tmp-<pid>-<hex>               transient; a kill may leave one, repair deletes it
 //
-// Atomicity: records are replaced with write-temp + fsync + rename + fsync-dir; IP files are
-// written to a temp name and link(2)ed into place, which fails with EEXIST if the address is
-// taken, so a reservation is exclusive and never half-written.
+// Atomicity: records are replaced with write-temp + rename(2); IP files are written to a temp
+// name and link(2)ed into place, which fails with EEXIST if the address is taken, so a
+// reservation is exclusive and never half-written. last_reserved_ip is overwritten in place
+// (as host-local does): it is a hint, and a torn one only restarts the round robin.
 //
 // Write order (the commit rule of store.ts): ADD writes the record first, then the IP files;
-// DEL deletes the IP files first, then the record. A crash therefore leaves, at worst, a
-// record whose IP files are not all there (uncommitted) or a stray temp file. `repair`, run
-// by the allocator under the lock, releases: temp files; unreadable records, IP files and
-// last_reserved_ip files (with a warning; never a crash); IP files whose holder has no record;
-// records missing any of their IP files.
+// DEL deletes the IP files first, then the record. A kill therefore leaves, at worst, a record
+// whose IP files are not all there (uncommitted) or a stray temp file. `repair` releases:
+// temp files; unreadable records, IP files and last_reserved_ip files (with a warning; never
+// a crash); IP files whose holder has no record; records missing any of their IP files.
+//
+// When repair runs (it reads every file, so not on every call): the state line says `dirty`
+// from the first change of a locked section (save, reserve or release) until that section
+// returns; a section that throws or dies leaves it `dirty`, and the next ADD or DEL repairs
+// first (GC always does). An unreadable state line (a new store, or one from an older Pier)
+// counts as dirty. The line also names the boot whose stale attachments ADD last swept, so the
+// sweep (reading every record) runs once per boot, or when a range set looks full.
+//
+// fsync: none, on any path. Every guarantee above is about a *process* dying (SIGKILL, OOM, a
+// bug): the page cache outlives it, and the next process sees every write, rename, link and
+// unlink of the dead one exactly in the order made, so the commit rule and the state line hold
+// without fsync. Only a kernel crash or a power cut loses unsynced writes, and both change
+// /proc/sys/kernel/random/boot_id: the first ADD after one finds another boot in the state
+// line (or an unreadable line), runs the full repair, which turns whatever mix of torn, empty,
+// missing or reordered files the cut left into a committed store, then releases the earlier
+// boot's attachments whose netns is gone. Nothing from before a reboot needs to survive it:
+// pods, veths, netns and nft rules do not, so those attachments are released anyway. The
+// most a power cut costs is that a DEL made just before it comes back as a reservation of the
+// earlier boot, which that sweep releases. Until that first ADD, DEL and CHECK only read their
+// own key (a torn record is treated as unreadable) and GC repairs fully. host-local fsyncs
+// nothing either. A dataDir on a filesystem that can lose writes without a reboot (NFS with an
+// async server) is not supported.
 import * as nodeFs from 'node:fs';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import {
@@ -30,13 +55,14 @@ import {
   sameKey, validateAttachmentKey,
 } from './attachment.ts';
 import { NAME_PATTERN } from './config.ts';
-import { DEFAULT_LOCK_TIMEOUT_MS, lockFile, unlockFile } from './file-lock.ts';
+import { DEFAULT_LOCK_TIMEOUT_MS, type HeldLock, acquireLock, unlockFile } from './file-lock.ts';
 import {
-  type Fs, TEMP_PATTERN, createExclusive, ensureDir, errnoCode, fsyncDir, ioError, readIfExists, removeFile,
-  writeFileAtomic,
+  type Fs, TEMP_PATTERN, createExclusive, ensureDir, errnoCode, ioError, readIfExists, removeFile,
+  writeFileAtomic, writeFileInPlace,
 } from './fs-atomic.ts';
 import { canonicalIp } from './ip-math.ts';
 import type { Store } from './store.ts';
+import { type StoreState, isRecordableBootId, readStateLine, writeStateLine } from './store-state.ts';
 
 export interface DiskStoreOptions {
   /** How long withLock waits for another process before CniError 11. Default 10 s. */
@@ -81,10 +107,15 @@ const UNREADABLE_HOLDER: AttachmentKey = { containerID: '(unreadable)', ifname: 
 export class DiskStore implements Store {
   readonly dir: string;
   private readonly attachmentsDir: string;
+  private readonly lockPath: string;
   private readonly fs: Fs;
   private readonly lockTimeoutMs: number;
-  private lockFd: number | undefined;
+  private lock: HeldLock | undefined;
   private depth = 0;
+  /** The state line as last read or written under the current lock. */
+  private state: StoreState = { dirty: true };
+  /** The state line said dirty when the lock was taken, and repair has not run since. */
+  private owesRepair = false;
 
   constructor(
     readonly dataDir: string,
@@ -100,6 +131,7 @@ export class DiskStore implements Store {
     }
     this.dir = `${dataDir.replace(/\/+$/, '')}/${network}`;
     this.attachmentsDir = `${this.dir}/attachments`;
+    this.lockPath = `${this.dir}/lock`;
     this.fs = options.fs ?? nodeFs;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
   }
@@ -113,29 +145,34 @@ export class DiskStore implements Store {
         this.depth--;
       }
     }
-    if (ifMissing && !this.exists()) return ifMissing();
-    this.ensureDirs();
-    const lockPath = `${this.dir}/lock`;
-    this.lockFd = lockFile(lockPath, this.lockTimeoutMs);
+    if (ifMissing && !this.isDir(this.dir)) return ifMissing();
+    if (!this.isDir(this.attachmentsDir)) this.ensureDirs();
+    this.lock = acquireLock(this.lockPath, this.lockTimeoutMs, `IPAM store of network ${this.network}`);
     this.depth = 1;
+    let returned = false;
     try {
-      return fn();
+      this.state = this.readState();
+      this.owesRepair = this.state.dirty;
+      const out = fn();
+      returned = true;
+      return out;
     } finally {
+      // A section that returns leaves every attachment it touched committed or released, so
+      // its own mark can go. One that threw keeps it: the next ADD or DEL repairs first.
+      if (returned && this.state.dirty && !this.owesRepair) this.tryWriteState({ ...this.state, dirty: false });
       this.depth = 0;
-      const fd = this.lockFd;
-      this.lockFd = undefined;
-      unlockFile(fd, lockPath);
+      const { fd } = this.lock;
+      this.lock = undefined;
+      unlockFile(fd, this.lockPath);
     }
   }
 
-  /** Whether the network's directory exists (an I/O error other than ENOENT is thrown). */
-  private exists(): boolean {
+  /** Whether path is an existing directory (an I/O error other than ENOENT is thrown). */
+  private isDir(path: string): boolean {
     try {
-      this.fs.readdirSync(this.dir);
-      return true;
+      return this.fs.statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return false;
-      throw ioError(err, 'readdir', this.dir);
+      throw ioError(err, 'stat', path);
     }
   }
 
@@ -143,6 +180,50 @@ export class DiskStore implements Store {
     ensureDir(this.fs, this.dataDir, 0o755, true);
     ensureDir(this.fs, this.dir, 0o700);
     ensureDir(this.fs, this.attachmentsDir, 0o700);
+  }
+
+  private readState(): StoreState {
+    return readStateLine(this.fs, this.lock!.fd, this.lockPath);
+  }
+
+  /** Overwrites the state line: one pwrite on the lock file's fd, which is open already. */
+  private writeState(next: StoreState): void {
+    writeStateLine(this.fs, this.lock!, this.lockPath, next);
+    this.state = next;
+  }
+
+  /** For writes whose loss costs only a repair or sweep that was not needed. */
+  private tryWriteState(next: StoreState): void {
+    try {
+      this.writeState(next);
+    } catch {
+      // the line keeps saying dirty (or the older boot): the next call does more work, no harm
+    }
+  }
+
+  /** Called before the first file of a change is touched: a kill from here on leaves the mark. */
+  private markChanging(): void {
+    if (!this.state.dirty) this.writeState({ ...this.state, dirty: true });
+  }
+
+  private tryMarkChanging(): void {
+    if (!this.state.dirty) this.tryWriteState({ ...this.state, dirty: true });
+  }
+
+  needsRepair(): boolean {
+    this.requireLock('needsRepair');
+    return this.state.dirty;
+  }
+
+  sweptBoot(): string | undefined {
+    this.requireLock('sweptBoot');
+    return this.state.sweptBoot;
+  }
+
+  markSwept(bootId: string): void {
+    this.requireLock('markSwept');
+    // A boot id that could not be read back is not recorded: the sweep then simply runs again.
+    if (isRecordableBootId(bootId)) this.tryWriteState({ ...this.state, sweptBoot: bootId });
   }
 
   private requireLock(op: string): void {
@@ -216,16 +297,19 @@ export class DiskStore implements Store {
 
   save(record: AttachmentRecord): void {
     this.requireLock('save');
-    writeFileAtomic(this.fs, this.recordPath(record), `${JSON.stringify(record, null, 2)}\n`);
+    const path = this.recordPath(record);
+    this.markChanging();
+    writeFileAtomic(this.fs, path, `${JSON.stringify(record, null, 2)}\n`);
   }
 
   reserve(key: AttachmentKey, ip: string, rangeSet: number): boolean {
     this.requireLock('reserve');
     validateAttachmentKey(key);
     const path = this.ipPath(ip);
+    this.markChanging();
     if (!createExclusive(this.fs, path, `${key.containerID}\r\n${key.ifname}`)) return false;
     try {
-      writeFileAtomic(this.fs, `${this.dir}/last_reserved_ip.${rangeSet}`, ip);
+      writeFileInPlace(this.fs, `${this.dir}/last_reserved_ip.${rangeSet}`, ip);
     } catch (err) {
       removeFile(this.fs, path);
       throw err;
@@ -243,8 +327,16 @@ export class DiskStore implements Store {
     this.requireLock('release');
     const path = this.recordPath(key);
     const rec = this.readRecordFile(path, attachmentFileStem(key));
+    // No record: by the write order no IP file names the key either, unless a change was cut
+    // short, and then the mark has made the caller repair already.
+    if (rec === undefined) return undefined;
+    // Best effort: DEL must work on a full disk, where even this overwrite can fail (a CoW file
+    // system), and a release cut short is safe unmarked: it leaves the record with fewer IP
+    // files, which the runtime's retried DEL of this key finishes (the holder check below
+    // spares addresses reserved again meanwhile) and any repair releases.
+    this.tryMarkChanging();
     const record = typeof rec === 'object' ? rec : undefined;
-    // Without a readable record, find the key's IP files by content.
+    // An unreadable record: find the key's IP files by content (reads them all; rare).
     const ips = record
       ? record.ips.map((r) => bare(r.address))
       : this.ipFiles().filter((f) => f.holder && sameKey(f.holder, key)).map((f) => f.ip);
@@ -252,12 +344,7 @@ export class DiskStore implements Store {
       const holder = this.holderOf(ip);
       if (holder && sameKey(holder, key)) removeFile(this.fs, this.ipPath(ip));
     }
-    // Make the freed addresses durable before the record goes, so the order survives a crash.
-    if (ips.length) fsyncDir(this.fs, this.dir);
-    if (record || rec !== undefined) {
-      removeFile(this.fs, path);
-      fsyncDir(this.fs, this.attachmentsDir);
-    }
+    removeFile(this.fs, path);
     return record;
   }
 
@@ -280,27 +367,33 @@ export class DiskStore implements Store {
   repair(): string[] {
     this.requireLock('repair');
     const warnings: string[] = [];
+    // Each fix is a change too: a repair cut short must leave the mark for the next one.
+    const remove = (path: string) => {
+      this.markChanging();
+      removeFile(this.fs, path);
+    };
     for (const dir of [this.dir, this.attachmentsDir]) {
       for (const name of this.listDir(dir)) {
         if (!TEMP_PATTERN.test(name)) continue;
-        removeFile(this.fs, `${dir}/${name}`);
+        remove(`${dir}/${name}`);
         warnings.push(`removed ${dir}/${name}: a temp file left by an interrupted write`);
       }
     }
     const { records, bad } = this.loadRecords();
     for (const b of bad) {
-      removeFile(this.fs, b.path);
+      remove(b.path);
       warnings.push(`removed ${b.path}: ${b.why}; treated as stale`);
     }
-    const hasRecord = (k: AttachmentKey) => records.some((r) => sameKey(r, k));
+    const recorded = new Set(records.map(keyText));
+    const hasRecord = (k: AttachmentKey) => recorded.has(keyText(k));
     const held = new Map<string, AttachmentKey>();
     for (const f of this.ipFiles()) {
       const path = `${this.dir}/${f.name}`;
       if (!f.holder) {
-        removeFile(this.fs, path);
+        remove(path);
         warnings.push(`released ${f.ip}: ${path} is unreadable (torn or corrupt); treated as stale`);
       } else if (!hasRecord(f.holder)) {
-        removeFile(this.fs, path);
+        remove(path);
         warnings.push(`released ${f.ip}: reserved to ${keyText(f.holder)}, which has no record`);
       } else {
         held.set(f.ip, f.holder);
@@ -319,10 +412,13 @@ export class DiskStore implements Store {
       if (!LAST_RESERVED.test(name)) continue;
       const text = readIfExists(this.fs, `${this.dir}/${name}`);
       if (text !== undefined && canonicalIp(text.trim()) === undefined) {
-        removeFile(this.fs, `${this.dir}/${name}`);
+        remove(`${this.dir}/${name}`);
         warnings.push(`removed ${this.dir}/${name}: not an IP address; round robin restarts`);
       }
     }
+    // Committed now: clear the mark (if that write fails, the next call only repairs again).
+    this.owesRepair = false;
+    if (this.state.dirty) this.tryWriteState({ ...this.state, dirty: false });
     return warnings;
   }
 

@@ -1,4 +1,5 @@
 // Crash-safe file operations for the disk store: atomic replace, exclusive create, errno -> CniError 5.
+// None of them fsyncs: disk-store.ts explains why the store needs no fsync (its header, "fsync").
 import * as nodeFs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
@@ -7,8 +8,8 @@ import { CniError, ErrorCode } from '../cni/errors.ts';
 /** The part of node:fs the disk store uses; injectable so tests can make the disk fail. */
 export type Fs = Pick<
   typeof nodeFs,
-  | 'openSync' | 'writeSync' | 'fsyncSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'linkSync'
-  | 'readFileSync' | 'readdirSync' | 'mkdirSync' | 'chmodSync'
+  | 'openSync' | 'readSync' | 'writeSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'linkSync'
+  | 'readFileSync' | 'readdirSync' | 'mkdirSync' | 'chmodSync' | 'statSync'
 >;
 
 /** Temp files start with `.` and carry `.tmp-`; whatever a crash leaves of them is garbage. */
@@ -26,19 +27,22 @@ export function errnoCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** An fs failure as CniError 5 naming the operation and the path: `write /x/10.0.0.2: ENOSPC`. */
-export function ioError(err: unknown, op: string, path: string): CniError {
+/**
+ * An fs failure as CniError 5 naming what failed, the operation and the path:
+ * `IPAM store: write /x/10.0.0.2: ENOSPC (no space left on device)`.
+ */
+export function ioError(err: unknown, op: string, path: string, what = 'IPAM store'): CniError {
   if (err instanceof CniError) return err;
   const code = errnoCode(err) ?? String(err);
   const why = WHY[code] ? ` (${WHY[code]})` : '';
-  return new CniError(ErrorCode.IoFailure, `IPAM store: ${op} ${path}: ${code}${why}`, path, { cause: err });
+  return new CniError(ErrorCode.IoFailure, `${what}: ${op} ${path}: ${code}${why}`, path, { cause: err });
 }
 
 function tempPathFor(path: string): string {
   return `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Writes a new file holding data, fsynced, at a fresh temp name next to `path`; returns it. */
+/** Writes a new file holding data at a fresh temp name next to `path`; returns the temp name. */
 function writeTemp(fs: Fs, path: string, data: string): string {
   const tmp = tempPathFor(path);
   let fd: number | undefined;
@@ -46,7 +50,6 @@ function writeTemp(fs: Fs, path: string, data: string): string {
     fd = fs.openSync(tmp, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL, 0o600);
     const buf = Buffer.from(data);
     for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     return tmp;
@@ -57,22 +60,10 @@ function writeTemp(fs: Fs, path: string, data: string): string {
   }
 }
 
-/** fsync a directory so a rename, link or unlink in it survives a crash. */
-export function fsyncDir(fs: Fs, dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch (err) {
-    throw ioError(err, 'fsync', dir);
-  } finally {
-    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
-  }
-}
-
 /**
- * Replaces `path` with data: temp file, fsync, rename, fsync dir. rename(2) is atomic, so after
- * a crash at any instant `path` holds the old content or the new, never a torn mix.
+ * Replaces `path` with data: temp file, then rename(2), which is atomic: a process killed at any
+ * instant leaves `path` holding the old content or the new, never a torn mix (plus, at worst,
+ * a temp file that repair deletes).
  */
 export function writeFileAtomic(fs: Fs, path: string, data: string): void {
   const tmp = writeTemp(fs, path, data);
@@ -82,14 +73,31 @@ export function writeFileAtomic(fs: Fs, path: string, data: string): void {
     ignore(() => fs.unlinkSync(tmp));
     throw ioError(err, 'rename', path);
   }
-  fsyncDir(fs, dirname(path));
+}
+
+/**
+ * Overwrites `path` with data in place (O_TRUNC, as host-local writes last_reserved_ip): for a
+ * hint whose torn or empty content the reader tolerates. Three syscalls instead of five.
+ */
+export function writeFileInPlace(fs: Fs, path: string, data: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_TRUNC, 0o600);
+    const buf = Buffer.from(data);
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+    fs.closeSync(fd);
+    fd = undefined;
+  } catch (err) {
+    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
+    throw ioError(err, 'write', path);
+  }
 }
 
 /**
  * Creates `path` holding data only if nothing is there (O_EXCL semantics), complete or not at
  * all: the content is written to a temp file first and link(2)ed into place, which fails with
  * EEXIST atomically. False when the name is taken. Filesystems without hard links fall back
- * to open(O_EXCL) + write, where a crash can leave a short file (repair treats it as stale).
+ * to open(O_EXCL) + write, where a kill can leave a short file (repair treats it as stale).
  */
 export function createExclusive(fs: Fs, path: string, data: string): boolean {
   const tmp = writeTemp(fs, path, data);
@@ -112,12 +120,6 @@ export function createExclusive(fs: Fs, path: string, data: string): boolean {
     ignore(() => fs.unlinkSync(path));
     throw ioError(err, 'unlink', tmp);
   }
-  try {
-    fsyncDir(fs, dirname(path));
-  } catch (err) {
-    ignore(() => fs.unlinkSync(path));
-    throw err;
-  }
   return true;
 }
 
@@ -132,7 +134,6 @@ function createExclusiveByOpen(fs: Fs, path: string, data: string): boolean {
   try {
     const buf = Buffer.from(data);
     for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
   } catch (err) {
@@ -140,7 +141,6 @@ function createExclusiveByOpen(fs: Fs, path: string, data: string): boolean {
     ignore(() => fs.unlinkSync(path));
     throw ioError(err, 'write', path);
   }
-  fsyncDir(fs, dirname(path));
   return true;
 }
 

@@ -103,6 +103,8 @@ export function getAttachment(deps: IpamDeps, config: StoreLocation, key: Attach
 /**
  * Merges what the command learned after the reservation (host veth, netns, port mappings...)
  * into the record. Key, network, ips, bootId and createdAt stay. CniError 3 when there is none.
+ * Cheap by design, as ADD calls it after wiring: the lock, one record read, one atomic
+ * replace (no repair, no listing, no fsync: see disk-store.ts).
  */
 export function updateAttachment(deps: IpamDeps, config: StoreLocation, key: AttachmentKey, patch: AttachmentPatch): AttachmentRecord {
   validateAttachmentKey(key);

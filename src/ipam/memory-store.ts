@@ -17,21 +17,46 @@ export class MemoryStore implements Store {
   readonly lastReserved = new Map<number, string>();
   /** How many times withLock was entered from outside; tests check the allocator locks. */
   lockCount = 0;
+  /** How many times repair ran; tests check it does not run on every call. */
+  repairCount = 0;
+  /** The disk store's `dirty` mark; tests set it with the half-done state a kill would leave. */
+  interrupted = false;
+  swept: string | undefined;
   private depth = 0;
+  private owesRepair = false;
 
   constructor(readonly network = 'test') {}
 
   withLock<T>(fn: () => T, _ifMissing?: () => T): T {
-    if (this.depth === 0) this.lockCount++;
-    this.depth++;
+    if (this.depth > 0) return fn();
+    this.lockCount++;
+    this.depth = 1;
+    this.owesRepair = this.interrupted;
+    let returned = false;
     try {
-      return fn();
+      const out = fn();
+      returned = true;
+      return out;
     } finally {
-      this.depth--;
+      if (returned && !this.owesRepair) this.interrupted = false;
+      this.depth = 0;
     }
   }
 
+  needsRepair(): boolean {
+    return this.interrupted;
+  }
+
+  sweptBoot(): string | undefined {
+    return this.swept;
+  }
+
+  markSwept(bootId: string): void {
+    this.swept = bootId;
+  }
+
   repair(): string[] {
+    this.repairCount++;
     const warnings: string[] = [];
     for (const [ip, holder] of this.reservations) {
       if (!this.records.has(id(holder))) {
@@ -49,6 +74,8 @@ export class MemoryStore implements Store {
         warnings.push(`released ${keyText(rec)}: an interrupted ADD or DEL left ${missing.map((m) => m.address).join(', ')} unreserved`);
       }
     }
+    this.owesRepair = false;
+    this.interrupted = false;
     return warnings;
   }
 
@@ -62,10 +89,12 @@ export class MemoryStore implements Store {
   }
 
   save(record: AttachmentRecord): void {
+    this.interrupted = true;
     this.records.set(id(record), structuredClone(record));
   }
 
   reserve(key: AttachmentKey, ip: string, rangeSet: number): boolean {
+    this.interrupted = true;
     if (this.reservations.has(ip)) return false;
     this.reservations.set(ip, { containerID: key.containerID, ifname: key.ifname });
     this.lastReserved.set(rangeSet, ip);
@@ -77,6 +106,7 @@ export class MemoryStore implements Store {
   }
 
   release(key: AttachmentKey): AttachmentRecord | undefined {
+    this.interrupted = true;
     for (const [ip, holder] of this.reservations) {
       if (sameKey(holder, key)) this.reservations.delete(ip);
     }

@@ -12,6 +12,10 @@ export type { AttachmentKey, AttachmentRecord } from './attachment.ts';
  * first and reserves the addresses after; release frees the addresses first and deletes the
  * record last. So an interrupted ADD or DEL always leaves an uncommitted attachment, which
  * `repair` releases (the runtime got an error for that ADD, or asked for that DEL).
+ *
+ * `repair` reads the whole store, so it does not run on every call: every change (save, reserve,
+ * release) marks the store as mid-change until the locked section that made it returns, and
+ * only a section that died or threw on the way leaves the mark for `needsRepair` to report.
  */
 export interface Store {
   readonly network: string;
@@ -23,9 +27,19 @@ export interface Store {
   withLock<T>(fn: () => T, ifMissing?: () => T): T;
   /**
    * Brings the store to a committed state: releases uncommitted attachments, reservations with
-   * no record, and unreadable files. Returns one warning per thing it released or ignored.
+   * no record, and unreadable files, and clears the mark `needsRepair` reports. Returns one
+   * warning per thing it released or ignored. Reads every file: O(attachments).
    */
   repair(): string[];
+  /**
+   * Whether an earlier locked section stopped in the middle of a change (killed, or an error
+   * its undo could not fix): then `repair` must run before the store is trusted. Also true for
+   * a store whose mark cannot be read (new, or written by an older Pier).
+   */
+  needsRepair(): boolean;
+  /** The boot id `markSwept` last recorded: that boot's stale attachments were released. */
+  sweptBoot(): string | undefined;
+  markSwept(bootId: string): void;
   get(key: AttachmentKey): AttachmentRecord | undefined;
   list(): AttachmentRecord[];
   /** Creates or replaces the record of `record`'s key, atomically. */
