@@ -21,11 +21,11 @@ export interface PodVeth {
 export function createPodVeth(
   podSock: nl.NetlinkSocket,
   hostSock: nl.NetlinkSocket,
-  o: { ifname: string; hostNetnsFd: number; mtu?: number; mac?: string },
+  o: { ifname: string; hostNetnsFd: number; mtu?: number; mac?: string; hostName?: string },
 ): PodVeth {
   for (let attempt = 0; ; attempt++) {
     // 2^32 names: a clash is rare, and EEXIST below retries with another one.
-    const hostName = randomHostVethName();
+    const hostName = attempt === 0 && o.hostName ? o.hostName : randomHostVethName();
     try {
       nl.createVethPair(podSock, {
         name: o.ifname,

@@ -26,6 +26,8 @@ export interface WireSpec {
   /** The pod's addresses with their gateways. */
   ips: Array<{ address: string; gateway?: string }>;
   routes: PodRoute[];
+  /** The host end's name, chosen (and recorded) by the caller; another one is taken on a clash. */
+  hostVeth?: string;
 }
 
 export interface Wired {
@@ -67,7 +69,7 @@ export function wirePod(spec: WireSpec, host: nl.NetlinkSocket, pod: nl.NetlinkS
     vlanFiltering: spec.vlan || spec.vlanTrunk?.length ? true : undefined,
   });
   const hostFd = h.fd(nl.openOwnNetnsFd());
-  const { hostVeth, podLink } = createPodVeth(pod, host, { ifname: spec.ifname, hostNetnsFd: hostFd, mtu: spec.mtu ?? bridge.mtu, mac: spec.mac });
+  const { hostVeth, podLink } = createPodVeth(pod, host, { ifname: spec.ifname, hostNetnsFd: hostFd, mtu: spec.mtu ?? bridge.mtu, mac: spec.mac, hostName: spec.hostVeth });
   undo.push(`delete veth ${hostVeth.name}`, () => {
     const now = nl.getLinkByIndex(host, hostVeth.index);
     if (now && now.name === hostVeth.name) nl.deleteLink(host, hostVeth.index, hostVeth.name);

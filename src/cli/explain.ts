@@ -25,6 +25,9 @@ function nftElementText(el: NftElement): { key: string; value?: string[] } {
       return { key: `${el.addr} . ${el.protocol} . ${el.port}` };
     case 'hostport':
       return { key: `${el.hostIP ? `${el.hostIP} . ` : ''}${el.protocol} . ${el.hostPort}`, value: [String(el.podIP), String(el.containerPort)] };
+    case 'claim':
+      // The table-wide claim that makes the kernel refuse a second pod on the same host port.
+      return { key: `${el.hostIP ?? (el.family === 4 ? '0.0.0.0' : '::')} . ${el.protocol} . ${el.hostPort}`, value: [el.podIP] };
   }
 }
 

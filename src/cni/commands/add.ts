@@ -5,6 +5,7 @@ import { parseCidr } from '../../netlink/ip-bytes.ts';
 import { networkOf } from '../../bridge/subnet.ts';
 import { UndoStack } from '../../bridge/undo.ts';
 import { Handles, wirePod, type WireSpec } from '../../bridge/wire.ts';
+import { randomHostVethName } from '../../bridge/veth.ts';
 import { ipamDel } from '../../ipam/ipam.ts';
 import { CniError, ErrorCode, toCniError } from '../errors.ts';
 import { convertResult, type CniResult, type ResultRoute } from '../result.ts';
@@ -36,18 +37,28 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
       throw new CniError(ErrorCode.InvalidEnv, `CNI_IFNAME ${env.ifname} already exists in ${env.netns}`, 'CNI_IFNAME');
     }
 
+    // Everything the record needs is known before the first side effect, host veth name included,
+    // so one record write covers a crash at any later point: DEL and GC can always find the veth.
+    const hostVeth = randomHostVethName();
+    const portNet = natNetwork(ctx);
+    const needsNat = deps.nat.needed(portNet, natAttachment(key, [], portMappings));
     const init = {
       ...key,
+      hostVeth,
       netnsPath: env.netns,
       netns: netnsId,
       portMappings,
       ipMasq: conf.ipMasq,
       bridge: conf.bridge,
+      // `pier resync` rebuilds the NAT table from the records alone: it needs the subnets and table.
+      ...(needsNat && ctx.ipam && { extra: { nft: { subnets: portNet.subnets, ...(portNet.table && { table: portNet.table }) } } }),
     };
     const ipam = ipamAddFor(ctx, init, requested);
     undo.push('IPAM reservation', () => ipamDelFor(ctx));
     if (!ctx.ipam) {
-      saveOwnRecord(ctx, { ...init, extra: { ips: ipam.ips.map((i) => i.address) } });
+      const subnets = ipam.ips.map((i) => networkOf(i.address));
+      const nft = needsNat && { nft: { subnets, ...(portNet.table && { table: portNet.table }) } };
+      saveOwnRecord(ctx, { ...init, extra: { ips: ipam.ips.map((i) => i.address), ...nft } });
       undo.push('attachment record', () => void ipamDel(deps.ipam, ctx.records, key));
     }
 
@@ -76,6 +87,7 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
       forceAddress: conf.forceAddress,
       ips: ipam.ips,
       routes,
+      hostVeth,
     };
     let wired;
     try {
@@ -83,12 +95,10 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
     } catch (err) {
       throw kernelError(err);
     }
+    // Only if the pre-chosen host name clashed did the veth get another one: record it.
+    if (wired.hostVeth.name !== hostVeth) updateRecord(ctx, key, { hostVeth: wired.hostVeth.name });
     const net = natNetwork(ctx, ipam.ips.map((i) => networkOf(i.address)));
     const att = natAttachment(key, ipam.ips.map((i) => i.address), portMappings);
-    const needsNat = deps.nat.needed(net, att);
-    // `pier resync` rebuilds the NAT table from the records alone: it needs the subnets and table.
-    const nft = needsNat && { nft: { subnets: net.subnets, ...(net.table && { table: net.table }) } };
-    updateRecord(ctx, key, { hostVeth: wired.hostVeth.name, extra: { mac: wired.podLink.mac, hostIfindex: wired.hostVeth.index, ...nft } });
 
     if (needsNat) {
       await deps.nat.add(net, att);
