@@ -114,7 +114,17 @@ export class PodmanWorld {
 
   constructor() {
     const c = this.cleanupSteps;
-    // Added first, so it runs last (Cleanup runs newest first): everything else is gone by then.
+    // podman runs Pier in the real host netns, and an isGateway network turns forwarding on
+    // there: put both sysctls back as they were. Added first, so it runs last.
+    for (const key of ['/proc/sys/net/ipv4/ip_forward', '/proc/sys/net/ipv6/conf/all/forwarding']) {
+      try {
+        const was = readFileSync(key, 'utf8').trim();
+        c.add(() => writeFileSync(key, was));
+      } catch {
+        /* no IPv6 */
+      }
+    }
+    // Everything else is gone before the directory goes (Cleanup runs newest first).
     c.add(() => this.removeDir());
     c.add(() => spawnSync('nft', ['delete', 'table', 'inet', this.nftTable]));
     c.add(() => this.cniCacheFiles().forEach((f) => rmSync(join(CNI_CACHE_DIR, f), { force: true })));
