@@ -89,21 +89,25 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
       routes,
       hostVeth,
     };
+    const net = natNetwork(ctx, ipam.ips.map((i) => networkOf(i.address)));
+    const att = natAttachment(key, ipam.ips.map((i) => i.address), portMappings);
+    // The nft process starts now and runs while this thread wires the pod through netlink;
+    // both must succeed, and each is undone if the other fails.
+    const natDone = needsNat
+      ? deps.nat.add(net, att).then(() => undo.push('NAT entries', () => deps.nat.del(net, key, att)))
+      : Promise.resolve();
+    natDone.catch(() => {}); // observed below; this only keeps Node from calling it unhandled
     let wired;
     try {
       wired = wirePod(spec, host, pod, undo, h);
     } catch (err) {
+      // Let the nft side finish (and register its undo) before the stack unwinds.
+      await natDone.catch(() => {});
       throw kernelError(err);
     }
     // Only if the pre-chosen host name clashed did the veth get another one: record it.
     if (wired.hostVeth.name !== hostVeth) updateRecord(ctx, key, { hostVeth: wired.hostVeth.name });
-    const net = natNetwork(ctx, ipam.ips.map((i) => networkOf(i.address)));
-    const att = natAttachment(key, ipam.ips.map((i) => i.address), portMappings);
-
-    if (needsNat) {
-      await deps.nat.add(net, att);
-      undo.push('NAT entries', () => deps.nat.del(net, key, att));
-    }
+    await natDone;
 
     undo.commit();
     const result: CniResult = {

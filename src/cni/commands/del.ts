@@ -37,17 +37,9 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
   // name reaches the pair through the recorded netns, if it is still the same one.
   const netns = given ?? recordedPodNetns(record);
 
-  await step('removing the veth pair', () => {
-    const h = new Handles();
-    try {
-      const host = h.sock(nl.NetlinkSocket.open());
-      const did = unwirePod({ bridge: record?.bridge || conf.bridge, ifname: env.ifname, hostVeth: record?.hostVeth, netnsPath: netns }, host, h);
-      deps.log.info(`DEL: ${did}`);
-    } finally {
-      h.close();
-    }
-  });
-  await step('removing NAT entries', async () => {
+  // NAT first and not awaited yet: the nft process it spawns runs while this thread deletes
+  // the veth (the kernel's slowest step), instead of after it. The two are independent.
+  const natDone = step('removing NAT entries', async () => {
     // With a delegated IPAM the record reserves nothing itself and keeps the delegate's
     // addresses in extra.ips; the nft side refuses a network without subnets.
     const delegated = Array.isArray(record?.extra.ips) ? (record.extra.ips as unknown[]).filter((a): a is string => typeof a === 'string') : [];
@@ -62,6 +54,17 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
     const recorded = record?.ips.length ? natAttachment(key, addresses, record.portMappings as PortMapping[]) : undefined;
     if (deps.nat.needed(net) || record?.portMappings.length || net.portMappings) await deps.nat.del(net, key, recorded);
   });
+  await step('removing the veth pair', () => {
+    const h = new Handles();
+    try {
+      const host = h.sock(nl.NetlinkSocket.open());
+      const did = unwirePod({ bridge: record?.bridge || conf.bridge, ifname: env.ifname, hostVeth: record?.hostVeth, netnsPath: netns }, host, h);
+      deps.log.info(`DEL: ${did}`);
+    } finally {
+      h.close();
+    }
+  });
+  await natDone;
   await step('releasing addresses', () => ipamDelFor(ctx));
 
   if (errors.length === 1) throw errors[0];
