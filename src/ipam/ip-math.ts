@@ -1,4 +1,5 @@
 // IPv4/IPv6 address math over BigInt: parse, format canonically, subnets and offsets. Pure.
+import { bytesToIp } from '../netlink/ip-bytes.ts';
 
 export type Family = 4 | 6;
 
@@ -89,26 +90,10 @@ export function formatIp(ip: Ip): string {
     const v = Number(ip.value);
     return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join('.');
   }
-  const groups: number[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  const bytes = Buffer.alloc(16);
+  bytes.writeBigUInt64BE(ip.value >> 64n, 0);
+  bytes.writeBigUInt64BE(ip.value & 0xffffffffffffffffn, 8);
+  return bytesToIp(bytes);
 }
 
 export function formatCidr(c: Cidr): string {
