@@ -1,5 +1,6 @@
-// A synchronous rtnetlink socket: one request at a time, sequence-checked, ACKs and
-// extended-ACK errors decoded, dumps read to NLMSG_DONE, and a receive timeout.
+// A synchronous netlink socket (rtnetlink unless told otherwise): one request at a time,
+// sequence-checked, ACKs and extended-ACK errors decoded, dumps read to NLMSG_DONE, and a
+// receive timeout. nfnetlink batches (nfnetlink-batch.ts) use its raw send and receive.
 import * as libc from './libc.ts';
 import { SysError } from './libc.ts';
 import { decodeError, decodeMessages, encodeMessage, type NlMessage } from './codec.ts';
@@ -9,6 +10,7 @@ import {
 } from './constants.ts';
 
 const MSG_TRUNC = 0x20;
+const MSG_DONTWAIT = 0x40;
 const RECV_BUFFER = 256 * 1024;
 /** A reply the kernel owes us within this time never comes (or the netns is wedged). */
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -26,7 +28,7 @@ export interface RequestOptions {
   object?: string;
 }
 
-/** An rtnetlink socket, bound to the netns of the thread that opened it. */
+/** A netlink socket, bound to the netns of the thread that opened it. */
 export class NetlinkSocket {
   private seq: number;
   private readonly buf = Buffer.allocUnsafe(RECV_BUFFER);
@@ -39,9 +41,9 @@ export class NetlinkSocket {
     this.seq = Math.floor(Math.random() * 0x7fffffff);
   }
 
-  /** Opens a socket in the current thread's netns. */
-  static open(timeoutMs = DEFAULT_TIMEOUT_MS): NetlinkSocket {
-    const fd = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW, NETLINK_ROUTE);
+  /** Opens a socket of `protocol` (default NETLINK_ROUTE) in the current thread's netns. */
+  static open(timeoutMs = DEFAULT_TIMEOUT_MS, protocol = NETLINK_ROUTE): NetlinkSocket {
+    const fd = libc.socket(libc.AF_NETLINK, libc.SOCK_RAW, protocol);
     try {
       // Best effort: extended ACKs explain EINVAL; strict checking enables kernel-side dump
       // filters. Old kernels lack them, which only costs detail and filtering.
@@ -66,6 +68,37 @@ export class NetlinkSocket {
     if (this.closed) return;
     this.closed = true;
     libc.close(this.fd);
+  }
+
+  /** Reserves `count` consecutive sequence numbers; returns the first. */
+  reserveSeq(count: number): number {
+    const first = (this.seq + 1) >>> 0;
+    this.seq = (this.seq + count) >>> 0;
+    return first;
+  }
+
+  /** Sends already framed messages (a batch) to the kernel as one datagram. */
+  sendRaw(buf: Buffer): void {
+    if (this.closed) throw new Error('netlink socket is closed');
+    libc.sendto(this.fd, buf, sockaddrNl());
+  }
+
+  /**
+   * Receives one datagram's messages addressed to this socket; with `dontWait`, undefined when
+   * nothing is queued. A timeout throws SysError(EAGAIN) with `op`.
+   */
+  receiveRaw(op: string, dontWait = false): NlMessage[] | undefined {
+    if (this.closed) throw new Error('netlink socket is closed');
+    let n: number;
+    try {
+      n = libc.recv(this.fd, this.buf, MSG_TRUNC | (dontWait ? MSG_DONTWAIT : 0));
+    } catch (err) {
+      if (dontWait && err instanceof SysError && err.errno === libc.errnoOf('EAGAIN')) return undefined;
+      if (err instanceof SysError) throw new SysError(err.errno, op, '', 'no reply from the kernel');
+      throw err;
+    }
+    if (n > this.buf.length) throw new Error(`${op}: netlink reply of ${n} bytes exceeds the receive buffer`);
+    return decodeMessages(this.buf.subarray(0, n)).filter((m) => m.pid === 0 || m.pid === this.portId);
   }
 
   /** Sends a request and waits for its ACK (or error). */
@@ -133,8 +166,8 @@ export class NetlinkSocket {
 }
 
 /** Runs fn with a fresh socket in the current netns and closes it afterwards. */
-export function withSocket<T>(fn: (sock: NetlinkSocket) => T): T {
-  const sock = NetlinkSocket.open();
+export function withSocket<T>(fn: (sock: NetlinkSocket) => T, protocol = NETLINK_ROUTE): T {
+  const sock = NetlinkSocket.open(DEFAULT_TIMEOUT_MS, protocol);
   try {
     return fn(sock);
   } finally {

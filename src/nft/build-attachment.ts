@@ -17,6 +17,29 @@ export function buildDocument(cmds: NftCommand[]): NftDocument {
 }
 
 /**
+ * One element command: `verb` on some entries of one set or map. Both the JSON transaction and
+ * the nf_tables netlink batch are made from the same list, so they cannot disagree.
+ */
+export interface ElementOp {
+  verb: 'add' | 'create' | 'delete';
+  set: string;
+  entries: SetEntry[];
+}
+
+/** An element as one set holds it: for a hostport, `half` 0 is its address map, 1 its port map. */
+export interface SetEntry {
+  el: NftElement;
+  half: number;
+}
+
+/** The element commands of one CNI command, on one table. */
+export interface ElementPlan {
+  family: NetworkNames['family'];
+  table: string;
+  ops: ElementOp[];
+}
+
+/**
  * The elements attachment `att` owns in network `net`, each commented with
  * `containerID/ifname`: its pod addresses, and for each port mapping and pod address of a
  * matching family a hostport map entry and a hairpin entry. A mapping without hostIP is made
@@ -79,22 +102,25 @@ export type HostPortMode = 'claim' | 'restore';
  * one winning on its address. In `restore` mode everything is `add`ed, a no-op where present.
  */
 export function buildAttachmentAdd(net: NftNetwork, att: NftAttachment, mode: HostPortMode = 'claim'): NftCommand[] {
+  return opsToCommands(planAttachmentAdd(net, att, mode));
+}
+
+/** `buildAttachmentAdd`'s commands as plain data, for the JSON and the netlink builders alike. */
+export function planAttachmentAdd(net: NftNetwork, att: NftAttachment, mode: HostPortMode = 'claim'): ElementPlan {
   const names = checkedNames(net);
   const elements = attachmentElements(net, att);
   const hostPortVerb = mode === 'claim' ? 'create' : 'add';
-  const cmds: NftCommand[] = [];
-  for (const [set, { kind, elem }] of groupBySet(names, [...elements, ...claimsOf(elements)])) {
-    const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });
-    if (kind === 'hostport' || kind === 'claim') cmds.push(cmd(hostPortVerb));
-    else cmds.push(cmd('add'), cmd('delete'), cmd('add'));
+  const ops: ElementOp[] = [];
+  for (const [set, { kind, entries }] of groupBySet(names, [...elements, ...claimsOf(elements)])) {
+    if (kind === 'hostport' || kind === 'claim') ops.push({ verb: hostPortVerb, set, entries });
+    else ops.push({ verb: 'add', set, entries }, { verb: 'delete', set, entries }, { verb: 'add', set, entries });
   }
   if (mode === 'claim') {
-    for (const [set, { elem }] of groupBySet(names, anyAddressProbes(elements))) {
-      const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });
-      cmds.push(cmd('create'), cmd('delete'));
+    for (const [set, { entries }] of groupBySet(names, anyAddressProbes(elements))) {
+      ops.push({ verb: 'create', set, entries }, { verb: 'delete', set, entries });
     }
   }
-  return cmds;
+  return { family: names.family, table: names.table, ops };
 }
 
 /**
@@ -108,13 +134,24 @@ export function buildAttachmentAdd(net: NftNetwork, att: NftAttachment, mode: Ho
  * to listing, which goes by the comments).
  */
 export function buildAttachmentDel(net: Pick<NftNetwork, 'name' | 'table'>, elements: NftElement[]): NftCommand[] {
+  return opsToCommands(planAttachmentDel(net, elements));
+}
+
+/** `buildAttachmentDel`'s commands as plain data. */
+export function planAttachmentDel(net: Pick<NftNetwork, 'name' | 'table'>, elements: NftElement[]): ElementPlan {
   const names = checkedNamesForDelete(net);
-  const cmds: NftCommand[] = [];
-  for (const [set, { elem }] of groupBySet(names, dedupe(elements))) {
-    const cmd = (verb: string) => ({ [verb]: { element: { family: names.family, table: names.table, name: set, elem } } });
-    cmds.push(cmd('add'), cmd('delete'));
+  const ops: ElementOp[] = [];
+  for (const [set, { entries }] of groupBySet(names, dedupe(elements))) {
+    ops.push({ verb: 'add', set, entries }, { verb: 'delete', set, entries });
   }
-  return cmds;
+  return { family: names.family, table: names.table, ops };
+}
+
+/** The JSON commands of a plan, one per operation, in its order. */
+export function opsToCommands(plan: ElementPlan): NftCommand[] {
+  return plan.ops.map(({ verb, set, entries }) => ({
+    [verb]: { element: { family: plan.family, table: plan.table, name: set, elem: entries.map((e) => elementJson(e.el)[e.half]) } },
+  }));
 }
 
 /** The table-wide claim of each hostport element (those whose pod IP is known). */
@@ -191,16 +228,16 @@ function mappingFamilies(pm: PortMapping): { family: IpFamily; hostIP: string | 
   return [{ family, hostIP: any ? null : canonical }];
 }
 
-/** Elements grouped by the set (or map) they go to, in a stable order, as JSON. */
-function groupBySet(names: NetworkNames, elements: NftElement[]): Map<string, { kind: NftElement['kind']; elem: unknown[] }> {
-  const bySet = new Map<string, { kind: NftElement['kind']; elem: unknown[] }>();
+/** Elements grouped by the set (or map) they go to, in a stable order. */
+function groupBySet(names: NetworkNames, elements: NftElement[]): Map<string, { kind: NftElement['kind']; entries: SetEntry[] }> {
+  const bySet = new Map<string, { kind: NftElement['kind']; entries: SetEntry[] }>();
   for (const el of elements) {
     const sets = setNamesOf(names, el);
     const json = elementJson(el);
-    sets.forEach((set, i) => {
-      if (json[i] === null) return;
-      const group = bySet.get(set) ?? { kind: el.kind, elem: [] };
-      group.elem.push(json[i]);
+    sets.forEach((set, half) => {
+      if (json[half] === null) return;
+      const group = bySet.get(set) ?? { kind: el.kind, entries: [] };
+      group.entries.push({ el, half });
       bySet.set(set, group);
     });
   }

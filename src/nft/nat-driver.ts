@@ -1,10 +1,16 @@
-// The NAT driver the CNI commands use: each command's changes as ONE nft transaction, built
-// without reading the ruleset. nft runs once per ADD and DEL; the table is listed only to
-// explain a failed ADD, for a DEL without a usable record, and for CHECK and GC.
+// The NAT driver the CNI commands use: each command's changes as ONE transaction, built
+// without reading the ruleset. An ADD or DEL whose network's objects exist is one nf_tables
+// netlink batch sent from this process; nft runs only to set a network up (its first ADD, or
+// after `nft flush ruleset`), to explain a failed ADD, for a DEL without a usable record, and
+// for CHECK and GC.
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { NatAttachment, NatDriver, NatNetwork } from '../cni/commands/nat.ts';
 import { writeSysctl } from '../netlink/sysctl.ts';
-import { attachmentElements, buildAttachmentAdd, buildAttachmentDel, buildDocument, claimsOf } from './build-attachment.ts';
+import {
+  attachmentElements, buildAttachmentDel, buildDocument, claimsOf, opsToCommands, planAttachmentAdd, planAttachmentDel,
+} from './build-attachment.ts';
+import { applyElementBatch } from './netlink-apply.ts';
+import { SysError, errnoOf } from '../netlink/libc.ts';
 import { buildNetworkSetup } from './build-network.ts';
 import { DEFAULT_TABLE, TABLE_FAMILY, type NftAttachment, type NftNetwork } from './model.ts';
 import { assertNoHostPortConflicts, elementsByAttachment, elementsOfAttachment, parseTableListing, type TableState } from './parse.ts';
@@ -13,6 +19,7 @@ import { attachmentComment } from './names.ts';
 import { familyOf } from './addr.ts';
 import { describeForwardBlockers, forwardBlockers } from './forward-check.ts';
 import { withNftLock } from './nft-lock.ts';
+import { markNftVerified, nftVerified } from './nft-verified.ts';
 import type { NftCommand } from './expr.ts';
 
 export interface NftNatOptions extends RunnerOptions {
@@ -56,22 +63,17 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
     return listing ? parseTableListing(listing, tableOf(net)) : undefined;
   };
   /**
-   * DEL without listing: removes what the record says ADD installed, in one transaction whose
-   * map `add`s carry the record's pod IP and ports. False when that cannot be done (the record
-   * does not make valid elements, the table or a set is gone, nft is unusable, or a key was taken
-   * over by a new holder: EEXIST, nothing removed): the caller then lists and goes by comment.
+   * DEL without listing and without nft: removes what the record says ADD installed, in one
+   * netlink batch whose map `add`s carry the record's pod IP and ports. False when that cannot
+   * be done (the record does not make valid elements, the table or a set is gone, or a key was
+   * taken over by a new holder: EEXIST, nothing removed): the caller then lists and goes by
+   * comment. The batch is what `nft -j -f` would send for the same commands, so trying nft
+   * with them after a refusal would only be refused again.
    */
-  const delRecorded = async (net: NatNetwork, recorded: NatAttachment): Promise<boolean> => {
-    let cmds;
+  const delRecorded = (net: NatNetwork, recorded: NatAttachment): boolean => {
     try {
       const els = attachmentElements(toNft(net), toAtt(recorded));
-      cmds = buildAttachmentDel(toNft(net), [...els, ...claimsOf(els)]);
-    } catch {
-      return false;
-    }
-    if (!cmds.length) return true;
-    try {
-      await applyTransaction(buildDocument(cmds), opts);
+      applyElementBatch(planAttachmentDel(toNft(net), [...els, ...claimsOf(els)]));
       return true;
     } catch {
       return false;
@@ -85,15 +87,39 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
       const a = toAtt(att);
       // Built before anything runs: a bad mapping (code 7) never reaches nft.
       const setup = buildNetworkSetup(n);
-      const mine = buildAttachmentAdd(n, a);
+      const plan = planAttachmentAdd(n, a);
+      const mine = opsToCommands(plan);
       await withNftLock('shared', async () => {
         let leftovers: NftCommand[] = [];
+        let firstAttempt = 1;
+        // Fast path: the network's table, chains and sets exist, so the elements alone, as one
+        // netlink batch. It fails whole; ENOENT (first ADD of the network, a flushed ruleset) or
+        // anything but EEXIST goes the nft way, with the setup, which also reports as before.
+        // Taken only when this nft binary was seen working (nft-verified.ts), so that an
+        // unusable nft still fails the ADD as it always did.
+        try {
+          if (nftVerified(opts.nft)) {
+            applyElementBatch(plan);
+            return;
+          }
+        } catch (err) {
+          if (err instanceof SysError && err.errno === errnoOf('EEXIST')) {
+            // A taken key: as after a failed first nft attempt, list to name the holder (101),
+            // else retry once with this key's leftovers removed.
+            const state = await list(net).catch(() => undefined);
+            if (state) assertNoHostPortConflicts(state, n, a);
+            const own = state ? elementsOfAttachment(state, net, att) : [];
+            leftovers = own.length ? buildAttachmentDel(n, own) : [];
+            firstAttempt = 2;
+          }
+        }
         // A second try only after a taken key that nobody else holds: its holder left before we
         // listed, or it is a leftover of this same attachment key whose DEL never completed
         // (removed in the retry's transaction, as the add/delete/add of addresses does).
-        for (let attempt = 1; ; attempt++) {
+        for (let attempt = firstAttempt; ; attempt++) {
           try {
             await applyTransaction(buildDocument([...setup, ...leftovers, ...mine]), opts);
+            markNftVerified(opts.nft);
             return;
           } catch (err) {
             // The transaction failed whole: nothing of this ADD is in the table. Only now list,
@@ -127,7 +153,7 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
 
     async del(net, key, recorded) {
       await withNftLock('shared', async () => {
-        if (recorded && (await delRecorded(net, recorded))) return;
+        if (recorded && delRecorded(net, recorded)) return;
         let state;
         try {
           state = await list(net);
