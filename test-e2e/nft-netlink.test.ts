@@ -76,6 +76,22 @@ describe('element changes as netlink batches, without nft', () => {
     assert.ok(!JSON.stringify(sets()).includes(`${id}/eth0`), 'every element of the attachment is gone');
   });
 
+  it('a changed network config is applied: its setup marker is missing, so ADD goes the nft way', () => {
+    // Same network, masquerade switched off (a port mapping keeps NAT needed): the fast path
+    // must not keep the old rules.
+    const noMasq = { ...conf([{ hostPort: 18600, containerPort: 80, protocol: 'tcp' }]), ipMasq: false };
+    const pod = world.addPod();
+    const id = `${world.prefix}-cfg`;
+    const r = traced({ command: 'ADD', containerId: id, netns: world.netnsPath(pod), ifname: 'eth0' }, noMasq);
+    assert.equal(r.status, 0, r.out);
+    assert.ok(r.execs.some((p) => p.endsWith('/nft')), `the new setup went through nft: ${r.execs.join(' ')}`);
+    const rules = (JSON.parse(tableText(world, table)!).nftables as Record<string, any>[]).filter((o) => o.rule);
+    const podMasq = rules.filter((x) => x.rule.chain.startsWith('postrouting_') && JSON.stringify(x.rule.expr).includes('@podaddrs4'));
+    assert.deepEqual(podMasq, [], 'the pod-address masquerade rule is gone');
+    const del = world.call({ command: 'DEL', containerId: id, netns: world.netnsPath(pod), ifname: 'eth0' }, noMasq);
+    assert.equal(del.status, 0, del.stdout);
+  });
+
   it('the netlink batch writes what the JSON path writes, and DEL removes exactly that', () => {
     const pod = world.addPod();
     const id = `${world.prefix}-cmp`;

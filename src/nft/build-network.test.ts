@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildNetworkSetup } from './build-network.ts';
+import { buildNetworkSetup, setupMarkerOf } from './build-network.ts';
 import { CniError } from '../cni/errors.ts';
 import { assertGolden } from './testdata/golden.ts';
 import { FIXTURE_NET } from './testdata/fixtures.ts';
@@ -20,8 +20,9 @@ describe('buildNetworkSetup', () => {
     }));
   });
 
-  it('orders the commands: table, chains, sets, flushes, rules', () => {
-    const cmds = buildNetworkSetup(FIXTURE_NET) as Cmd[];
+  it('orders the commands: table, chains, sets, flushes, rules, then the setup marker', () => {
+    const all = buildNetworkSetup(FIXTURE_NET) as Cmd[];
+    const cmds = all.slice(0, -1);
     const kinds = cmds.map((c) => `${Object.keys(c)[0]} ${Object.keys(Object.values(c)[0])[0]}`);
     const firstRule = kinds.indexOf('add rule');
     assert.equal(kinds[0], 'add table');
@@ -32,6 +33,14 @@ describe('buildNetworkSetup', () => {
     assert.ok(kinds.slice(firstRule).every((k) => k === 'add rule'));
     // Sets and maps are never flushed: they hold the attachments' elements.
     assert.ok(!kinds.includes('flush set') && !kinds.includes('flush map'));
+  });
+
+  it('ends with a marker set named after a hash of the setup, which changes with the config', () => {
+    const marker = setupMarkerOf(buildNetworkSetup(FIXTURE_NET));
+    assert.match(marker, /^setup_\S+_[0-9a-f]{8}$/);
+    assert.equal(setupMarkerOf(buildNetworkSetup(FIXTURE_NET)), marker, 'stable for the same config');
+    assert.notEqual(setupMarkerOf(buildNetworkSetup({ ...FIXTURE_NET, ipMasq: !FIXTURE_NET.ipMasq })), marker);
+    assert.notEqual(setupMarkerOf(buildNetworkSetup({ ...FIXTURE_NET, subnets: ['10.99.0.0/24'] })), marker);
   });
 
   it('has a fixed number of rules: 16 for dual stack with every feature', () => {

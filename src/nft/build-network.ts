@@ -1,4 +1,5 @@
 // Pure builder of a network's NAT objects: base chains, sets and maps, and the chains' rules.
+import { createHash } from 'node:crypto';
 import { parsePrefix, type IpFamily, type Prefix } from './addr.ts';
 import {
   accept, anonSet, concat, ct, dnatMaps, fibDaddrLocal, masquerade, match, meta, payload, prefix, setRef,
@@ -92,13 +93,32 @@ export function buildNetworkSetup(net: NftNetwork): NftCommand[] {
   }
   rules.push(...forwardRules(net).map((e) => rule(n.chains.forward, e)));
 
-  return [
+  const cmds: NftCommand[] = [
     { add: { table: { family, name: table } } },
     ...chains.map((c) => ({ add: c })),
     ...sets.map((x) => ({ add: x })),
     ...Object.values(n.chains).map((name) => ({ flush: { chain: { ...base, name } } })),
     ...rules,
   ];
+  // The marker set's name carries a hash of everything above: the ADD fast path (elements only,
+  // by netlink) touches it, so a missing or different setup (first ADD, a flushed ruleset, a
+  // changed config) fails the batch with ENOENT and the full setup is applied instead.
+  return [...cmds, { add: { set: { ...base, name: setupMarkerName(n, cmds), type: 'ipv4_addr' } } }];
+}
+
+const SETUP_MARKER = /^setup_/;
+
+function setupMarkerName(n: NetworkNames, cmds: NftCommand[]): string {
+  const hash = createHash('sha256').update(JSON.stringify(cmds)).digest('hex').slice(0, 8);
+  return `setup_${n.suffix}_${hash}`;
+}
+
+/** The marker set of a setup built by buildNetworkSetup (the last command). */
+export function setupMarkerOf(setup: NftCommand[]): string {
+  const last = setup.at(-1) as { add?: { set?: { name?: string } } } | undefined;
+  const name = last?.add?.set?.name;
+  if (!name || !SETUP_MARKER.test(name)) throw new Error('not a network setup built by buildNetworkSetup');
+  return name;
 }
 
 /** The network's names after validating it (zod; bad CIDRs become code 7). */

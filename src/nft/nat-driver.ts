@@ -8,10 +8,11 @@ import type { NatAttachment, NatDriver, NatNetwork } from '../cni/commands/nat.t
 import { writeSysctl } from '../netlink/sysctl.ts';
 import {
   attachmentElements, buildAttachmentDel, buildDocument, claimsOf, opsToCommands, planAttachmentAdd, planAttachmentDel,
+  type ElementOp,
 } from './build-attachment.ts';
 import { applyElementBatch } from './netlink-apply.ts';
 import { SysError, errnoOf } from '../netlink/libc.ts';
-import { buildNetworkSetup } from './build-network.ts';
+import { buildNetworkSetup, setupMarkerOf } from './build-network.ts';
 import { DEFAULT_TABLE, TABLE_FAMILY, type NftAttachment, type NftNetwork } from './model.ts';
 import { assertNoHostPortConflicts, elementsByAttachment, elementsOfAttachment, parseTableListing, type TableState } from './parse.ts';
 import { applyTransaction, deleteUdpConntrack, listTable, nftAvailable, type RunnerOptions } from './runner.ts';
@@ -99,7 +100,10 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
         // unusable nft still fails the ADD as it always did.
         try {
           if (nftVerified(opts.nft)) {
-            applyElementBatch(plan);
+            // Touch the setup's marker set first: it exists only if this very setup is in place.
+            const probe: ElementOp['entries'] = [{ el: { kind: 'podaddr', family: 4, addr: '0.0.0.0', comment: 'setup' }, half: 0 }];
+            const marker = setupMarkerOf(setup);
+            applyElementBatch({ ...plan, ops: [{ verb: 'add', set: marker, entries: probe }, { verb: 'delete', set: marker, entries: probe }, ...plan.ops] });
             return;
           }
         } catch (err) {
