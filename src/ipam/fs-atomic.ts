@@ -42,19 +42,27 @@ function tempPathFor(path: string): string {
   return `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
+/** Writes all of data to fd and closes it; on failure closes it anyway and rethrows. */
+function writeAllAndClose(fs: Fs, fd: number, data: string): void {
+  try {
+    const buf = Buffer.from(data);
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+  } catch (err) {
+    ignore(() => fs.closeSync(fd));
+    throw err;
+  }
+  fs.closeSync(fd);
+}
+
+const CREATE_NEW = nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL;
+
 /** Writes a new file holding data at a fresh temp name next to `path`; returns the temp name. */
 function writeTemp(fs: Fs, path: string, data: string): string {
   const tmp = tempPathFor(path);
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL, 0o600);
-    const buf = Buffer.from(data);
-    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.closeSync(fd);
-    fd = undefined;
+    writeAllAndClose(fs, fs.openSync(tmp, CREATE_NEW, 0o600), data);
     return tmp;
   } catch (err) {
-    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
     ignore(() => fs.unlinkSync(tmp));
     throw ioError(err, 'write', path);
   }
@@ -80,15 +88,9 @@ export function writeFileAtomic(fs: Fs, path: string, data: string): void {
  * hint whose torn or empty content the reader tolerates. Three syscalls instead of five.
  */
 export function writeFileInPlace(fs: Fs, path: string, data: string): void {
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_TRUNC, 0o600);
-    const buf = Buffer.from(data);
-    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.closeSync(fd);
-    fd = undefined;
+    writeAllAndClose(fs, fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_TRUNC, 0o600), data);
   } catch (err) {
-    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
     throw ioError(err, 'write', path);
   }
 }
@@ -124,20 +126,16 @@ export function createExclusive(fs: Fs, path: string, data: string): boolean {
 }
 
 function createExclusiveByOpen(fs: Fs, path: string, data: string): boolean {
-  let fd: number | undefined;
+  let fd: number;
   try {
-    fd = fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_EXCL, 0o600);
+    fd = fs.openSync(path, CREATE_NEW, 0o600);
   } catch (err) {
     if (errnoCode(err) === 'EEXIST') return false;
     throw ioError(err, 'create', path);
   }
   try {
-    const buf = Buffer.from(data);
-    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
-    fs.closeSync(fd);
-    fd = undefined;
+    writeAllAndClose(fs, fd, data);
   } catch (err) {
-    if (fd !== undefined) ignore(() => fs.closeSync(fd!));
     ignore(() => fs.unlinkSync(path));
     throw ioError(err, 'write', path);
   }
