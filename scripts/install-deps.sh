@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Pier's build, demo and tests need; does nothing when all are there.
+# Installs Debian packages that are missing; does nothing (and prints nothing) when all are there.
+# Without arguments: what Pier's build, demo and tests need. With arguments: those packages.
 set -euo pipefail
 # nftables: NAT rules; iproute2 and iputils-ping: tests check the kernel with ip -j and ping;
 # containernetworking-plugins: the reference plugins the tests and benchmarks compare against;
 # conntrack: clears stale UDP flows after a new hostPort.
-pkgs=(nftables iproute2 iputils-ping containernetworking-plugins conntrack)
+pkgs=("$@")
+((${#pkgs[@]})) || pkgs=(nftables iproute2 iputils-ping containernetworking-plugins conntrack)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

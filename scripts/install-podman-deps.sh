@@ -6,16 +6,6 @@ set -euo pipefail
 # containers.conf; busybox-static: the containers' root filesystem (no registry is reachable);
 # containernetworking-plugins: the `loopback` plugin podman runs on every container's lo;
 # nftables and iproute2: the test checks Pier's table, the bridge and the veths.
-pkgs=(podman runc conmon busybox-static containernetworking-plugins nftables iproute2)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "installing: ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  # No recommends: buildah, slirp4netns, fuse-overlayfs and uidmap are for rootless use and image
-  # builds, which the test does not do.
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# No recommends (install-deps.sh never installs them): buildah, slirp4netns, fuse-overlayfs and
+# uidmap are for rootless use and image builds, which the test does not do.
+exec bash "$(dirname "$0")/install-deps.sh" podman runc conmon busybox-static containernetworking-plugins nftables iproute2
