@@ -5,15 +5,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestWorld, ensureBuilt, type CniCall, type CniReply } from './cni-harness.ts';
+import { TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
-const worlds: TestWorld[] = [];
-function newWorld(): TestWorld {
-  const w = new TestWorld();
-  worlds.push(w);
-  return w;
-}
+const worlds = new Worlds();
+const newWorld = (): TestWorld => worlds.make();
 /** Children still running when a test ends are killed (by pid) before the worlds go. */
 const running = new Set<number>();
 
@@ -26,7 +22,7 @@ after(() => {
       /* already gone */
     }
   }
-  for (const w of worlds) w.cleanup.runAll();
+  worlds.cleanupAll();
 });
 
 function ok(r: CniReply, what: string): any {

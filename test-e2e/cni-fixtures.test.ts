@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { REFERENCE_PLUGINS, ROOT, TestWorld, ensureBuilt, type CniReply } from './cni-harness.ts';
+import { REFERENCE_PLUGINS, ROOT, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
 // CI lays shared/ beside the clone.
@@ -25,14 +25,12 @@ function fixture(name: string): Fixture {
   return JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8'));
 }
 
-const worlds: TestWorld[] = [];
+const worlds = new Worlds();
 before(() => {
   ensureBuilt();
   assert.ok(existsSync(FIXTURES), `fixtures at ${FIXTURES}`);
 });
-after(() => {
-  for (const w of worlds) w.cleanup.runAll();
-});
+after(() => worlds.cleanupAll());
 
 function ok(r: CniReply, what: string): any {
   assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
@@ -120,8 +118,7 @@ function assertLikeReference(res: any, ref: any, podPath: string, w: TestWorld) 
 
 describe('containerd 1.6 requests', () => {
   it('loopback in parallel, ADD with capitalised portMappings, DEL with netns and prevResult, DEL with neither', async () => {
-    const w = new TestWorld();
-    worlds.push(w);
+    const w = worlds.make();
     const pod = w.addPod();
     const podPath = w.netnsPath(pod);
     const from = '10.78.0.';
@@ -173,8 +170,7 @@ describe('containerd 1.6 requests', () => {
   });
 
   it('the second DEL alone (no netns, no prevResult: the first never came) removes the veth and releases the address', () => {
-    const w = new TestWorld();
-    worlds.push(w);
+    const w = worlds.make();
     const pod = w.addPod();
     const from = '10.78.0.';
     const add = fixture('containerd-bridge-ADD');
@@ -190,8 +186,7 @@ describe('containerd 1.6 requests', () => {
 
 describe('podman 4.3 requests', () => {
   it('VERSION, ADD with IP=/MAC= in CNI_ARGS, aliases and portMappings, DEL with prevResult', () => {
-    const w = new TestWorld();
-    worlds.push(w);
+    const w = worlds.make();
     const pod = w.addPod();
     const podPath = w.netnsPath(pod);
     const from = '10.77.0.';

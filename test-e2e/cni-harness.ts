@@ -131,3 +131,18 @@ export class TestWorld {
     };
   }
 }
+
+/** The worlds one test file makes, so its after() hook can remove them all. */
+export class Worlds {
+  private readonly list: TestWorld[] = [];
+
+  make(): TestWorld {
+    const w = new TestWorld();
+    this.list.push(w);
+    return w;
+  }
+
+  cleanupAll(): void {
+    for (const w of this.list) w.cleanup.runAll();
+  }
+}

@@ -8,24 +8,18 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PIER, TestWorld, ensureBuilt, type CniReply } from './cni-harness.ts';
+import { PIER, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
 import { inNs, ipJson, ping } from './helpers.ts';
 
 const VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 const SUBNET = '10.213.0.0/24';
 const GW = '10.213.0.1';
 
-const worlds: TestWorld[] = [];
-function newWorld(): TestWorld {
-  const w = new TestWorld();
-  worlds.push(w);
-  return w;
-}
+const worlds = new Worlds();
+const newWorld = (): TestWorld => worlds.make();
 
 before(() => ensureBuilt());
-after(() => {
-  for (const w of worlds) w.cleanup.runAll();
-});
+after(() => worlds.cleanupAll());
 
 const atLeast = (v: string, min: string) => {
   const a = v.split('.').map(Number);

@@ -7,18 +7,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, type CniReply } from './cni-harness.ts';
+import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
 const BRIDGE = join(REFERENCE_PLUGINS, 'bridge');
 const HOST_LOCAL = join(REFERENCE_PLUGINS, 'host-local');
 
-const worlds: TestWorld[] = [];
-function newWorld(): TestWorld {
-  const w = new TestWorld();
-  worlds.push(w);
-  return w;
-}
+const worlds = new Worlds();
+const newWorld = (): TestWorld => worlds.make();
 
 before(() => {
   ensureBuilt();
@@ -28,9 +24,7 @@ before(() => {
   }
   assert.ok(existsSync(join(PIER, '..', 'pier-ipam')), 'dist/pier-ipam exists');
 });
-after(() => {
-  for (const w of worlds) w.cleanup.runAll();
-});
+after(() => worlds.cleanupAll());
 
 function ok(r: CniReply, what: string): any {
   assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);

@@ -8,20 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { PIER, TestWorld, ensureBuilt, type CniReply } from './cni-harness.ts';
+import { PIER, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
 import { inNs, ipJson } from './helpers.ts';
 
-const worlds: TestWorld[] = [];
-function newWorld(): TestWorld {
-  const w = new TestWorld();
-  worlds.push(w);
-  return w;
-}
+const worlds = new Worlds();
+const newWorld = (): TestWorld => worlds.make();
 
 before(() => ensureBuilt());
-after(() => {
-  for (const w of worlds) w.cleanup.runAll();
-});
+after(() => worlds.cleanupAll());
 
 function ok(r: CniReply, what: string): any {
   assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
