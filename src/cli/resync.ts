@@ -1,6 +1,7 @@
 // `pier resync`: rebuilds Pier's nftables table(s) from the attachment records after
 // `nft flush ruleset` or an nftables service restart. It changes only nft: no link, address,
 // route or sysctl of any attachment is touched (a flush leaves all of those as they were).
+import { array } from 'zod/mini';
 import { listAttachments } from '../ipam/ipam.ts';
 import type { AttachmentRecord } from '../ipam/attachment.ts';
 import { networkOf } from '../bridge/subnet.ts';
@@ -129,7 +130,7 @@ function planTables(
   const tables = new Map<string, Map<string, PlannedNetwork>>();
   for (const r of records) {
     const ips = r.ips.length ? r.ips.map((i) => i.address) : stringArray(r.extra.ips);
-    const pms = portMappingSchema.array().safeParse(r.portMappings);
+    const pms = array(portMappingSchema).safeParse(r.portMappings);
     if (!pms.success) {
       skip(r, `unreadable port mappings in the record: ${pms.error.issues[0]?.message}`);
       continue;

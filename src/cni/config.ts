@@ -1,6 +1,10 @@
 // Parses the network config on stdin into a typed NetConf (zod), and resolves requested IPs/MAC.
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import {
+  _default, array, boolean, enum as enumOf, gte, int, looseObject, lte, minLength, object, optional, pipe, record, refine,
+  regex, string, superRefine, transform, unknown,
+} from 'zod/mini';
+import '../zod-config.ts';
 import { normaliseMac } from './addresses.ts';
 import type { CniArgs } from './cni-args.ts';
 import { CONTAINER_ID_PATTERN, checkInterfaceName } from './env.ts';
@@ -75,17 +79,16 @@ const TOP_KEYS = [
   'prevResult', 'logFile', 'logLevel', 'cni.dev/valid-attachments', 'cni.dev/attachments',
 ];
 
-const flag = z.boolean().default(false);
-const stringList = z.array(z.string());
-const vlanId = z.number().int().min(1, 'must be 1..4094').max(4094, 'must be 1..4094');
-const attachments = z.array(z.object({ containerID: z.string(), ifname: z.string() }));
+const flag = _default(boolean(), false);
+const stringList = array(string());
+const vlanId = int().check(gte(1, 'must be 1..4094'), lte(4094, 'must be 1..4094'));
+const attachments = array(object({ containerID: string(), ifname: string() }));
 
 /** The reference bridge's trunk entries: `{id}` or `{minID, maxID}`, expanded to a list of IDs. */
-const vlanTrunkSchema = z
-  .array(
-    z
-      .object({ id: vlanId.optional(), minID: vlanId.optional(), maxID: vlanId.optional() })
-      .superRefine((t, ctx) => {
+const vlanTrunkSchema = pipe(
+  array(
+    object({ id: optional(vlanId), minID: optional(vlanId), maxID: optional(vlanId) }).check(
+      superRefine((t, ctx) => {
         if ((t.minID === undefined) !== (t.maxID === undefined)) {
           ctx.addIssue({ code: 'custom', message: 'minID and maxID must be set together' });
         } else if (t.minID !== undefined && t.minID > t.maxID!) {
@@ -94,81 +97,80 @@ const vlanTrunkSchema = z
           ctx.addIssue({ code: 'custom', message: 'needs id or minID/maxID' });
         }
       }),
-  )
-  .transform((trunks) => {
+    ),
+  ),
+  transform((trunks) => {
     const ids = new Set<number>();
     for (const t of trunks) {
       if (t.id !== undefined) ids.add(t.id);
       if (t.minID !== undefined) for (let id = t.minID; id <= t.maxID!; id++) ids.add(id);
     }
     return [...ids].sort((a, b) => a - b);
-  });
+  }),
+);
 
-const netConfSchema = z
-  .object({
-    name: z.string().regex(CONTAINER_ID_PATTERN, `must match ${CONTAINER_ID_PATTERN.source}`),
-    type: z.string().min(1, 'must not be empty'),
-    bridge: z
-      .string()
-      .default('cni0')
-      .superRefine((name, ctx) => {
-        const problem = checkInterfaceName(name);
-        if (problem) ctx.addIssue({ code: 'custom', message: `bridge name ${problem}` });
-      }),
-    isGateway: flag,
-    isDefaultGateway: flag,
-    forceAddress: flag,
-    ipMasq: flag,
-    // Go reads a missing mtu as 0 and 0 as "use the default": accept an explicit 0 the same way.
-    mtu: z
-      .number()
-      .int()
-      .refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 68..65535')
-      .optional()
-      .transform((m) => m || undefined),
-    hairpinMode: flag,
-    promiscMode: flag,
-    vlan: z.number().int().min(0, 'must be 0..4094').max(4094, 'must be 0..4094').default(0),
-    vlanTrunk: vlanTrunkSchema.optional(),
-    preserveDefaultVlan: z.boolean().default(true),
-    macspoofchk: flag,
-    enabledad: flag,
-    disableContainerInterface: flag,
-    portIsolation: flag,
-    ipam: z
-      .looseObject({ type: z.string().optional() })
-      .optional()
-      .transform((ipam) => (ipam?.type ? (ipam as IpamConf) : undefined)),
-    dns: z
-      .object({ nameservers: stringList.optional(), domain: z.string().optional(), search: stringList.optional(), options: stringList.optional() })
-      .optional(),
-    capabilities: z.record(z.string(), z.boolean()).default({}),
-    runtimeConfig: runtimeConfigSchema.default({}),
-    args: z
-      .object({
-        cni: z
-          .object({
-            ips: z.array(requestedIpSchema).optional(),
-            mac: macSchema.optional(),
-            labels: z.array(z.object({ key: z.string(), value: z.string() })).optional(),
-          })
-          .optional(),
-      })
-      .optional(),
-    prevResult: z.unknown().optional(),
-    logFile: z.string().refine(isAbsolute, 'must be an absolute path').optional(),
-    logLevel: z.enum(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`).optional(),
-    'cni.dev/valid-attachments': attachments.optional(),
-    'cni.dev/attachments': attachments.optional(),
-  })
-  .superRefine((c, ctx) => {
+const netConfSchema = object({
+  name: string().check(regex(CONTAINER_ID_PATTERN, `must match ${CONTAINER_ID_PATTERN.source}`)),
+  type: string().check(minLength(1, 'must not be empty')),
+  bridge: _default(string(), 'cni0').check(
+    superRefine((name, ctx) => {
+      const problem = checkInterfaceName(name);
+      if (problem) ctx.addIssue({ code: 'custom', message: `bridge name ${problem}` });
+    }),
+  ),
+  isGateway: flag,
+  isDefaultGateway: flag,
+  forceAddress: flag,
+  ipMasq: flag,
+  // Go reads a missing mtu as 0 and 0 as "use the default": accept an explicit 0 the same way.
+  mtu: pipe(
+    optional(int().check(refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 68..65535'))),
+    transform((m) => m || undefined),
+  ),
+  hairpinMode: flag,
+  promiscMode: flag,
+  vlan: _default(int().check(gte(0, 'must be 0..4094'), lte(4094, 'must be 0..4094')), 0),
+  vlanTrunk: optional(vlanTrunkSchema),
+  preserveDefaultVlan: _default(boolean(), true),
+  macspoofchk: flag,
+  enabledad: flag,
+  disableContainerInterface: flag,
+  portIsolation: flag,
+  ipam: pipe(
+    optional(looseObject({ type: optional(string()) })),
+    transform((ipam) => (ipam?.type ? (ipam as IpamConf) : undefined)),
+  ),
+  dns: optional(
+    object({ nameservers: optional(stringList), domain: optional(string()), search: optional(stringList), options: optional(stringList) }),
+  ),
+  capabilities: _default(record(string(), boolean()), {}),
+  runtimeConfig: _default(runtimeConfigSchema, {}),
+  args: optional(
+    object({
+      cni: optional(
+        object({
+          ips: optional(array(requestedIpSchema)),
+          mac: optional(macSchema),
+          labels: optional(array(object({ key: string(), value: string() }))),
+        }),
+      ),
+    }),
+  ),
+  prevResult: optional(unknown()),
+  logFile: optional(string().check(refine(isAbsolute, 'must be an absolute path'))),
+  logLevel: optional(enumOf(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`)),
+  'cni.dev/valid-attachments': optional(attachments),
+  'cni.dev/attachments': optional(attachments),
+}).check(
+  superRefine((c, ctx) => {
     if (c.hairpinMode && c.promiscMode) {
       ctx.addIssue({ code: 'custom', path: ['promiscMode'], message: 'cannot be set together with hairpinMode' });
     }
     if (c.vlan !== 0 && c.vlanTrunk !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['vlanTrunk'], message: 'cannot be set together with vlan' });
     }
-  });
+  }),
+);
 
 function configError(msg: string, details: string, cause?: unknown): CniError {
   return new CniError(ErrorCode.InvalidConfig, msg, details, { cause });

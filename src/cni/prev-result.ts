@@ -1,5 +1,9 @@
 // Parses a prevResult of any spec version back into Pier's internal CniResult (code 7 on failure).
-import { z } from 'zod';
+import {
+  type ZodMiniType, type output, array, enum as enumOf, gte, int, literal, looseObject, nullable, optional as zodOptional, pipe,
+  refine, string, transform, union,
+} from 'zod/mini';
+import '../zod-config.ts';
 import { ipFamily, isCidr } from './addresses.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import type { CniResult, ResultDns, ResultInterface, ResultIp, ResultRoute } from './result.ts';
@@ -7,40 +11,40 @@ import { compareVersions, isSupportedVersion } from './versions.ts';
 import { describeIssues } from './zod-details.ts';
 
 // Go leaves a field at its zero value for JSON null, and net.IP reads "" as nil: both mean absent.
-function optional<T extends z.ZodType>(schema: T) {
-  return schema
-    .nullable()
-    .optional()
-    .transform((v) => (v === null ? undefined : v) as z.output<T> | undefined);
+function optional<T extends ZodMiniType>(schema: T) {
+  return pipe(
+    zodOptional(nullable(schema)),
+    transform((v) => (v === null ? undefined : v) as output<T> | undefined),
+  );
 }
 
-const ipText = z.string().refine((s) => ipFamily(s) !== 0, 'must be an IP address');
-const optionalIp = optional(z.literal('').or(ipText)).transform((v) => v || undefined);
-const cidrText = z.string().refine(isCidr, 'must be ip/prefix');
-const uint = z.number().int().min(0);
-const optionalString = optional(z.string()).transform((v) => v || undefined);
-const stringList = optional(z.array(z.string()));
+const ipText = string().check(refine((s) => ipFamily(s) !== 0, 'must be an IP address'));
+const optionalIp = pipe(optional(union([literal(''), ipText])), transform((v) => v || undefined));
+const cidrText = string().check(refine(isCidr, 'must be ip/prefix'));
+const uint = int().check(gte(0));
+const optionalString = pipe(optional(string()), transform((v) => v || undefined));
+const stringList = optional(array(string()));
 
 const dnsSchema = optional(
-  z.looseObject({ nameservers: stringList, domain: optionalString, search: stringList, options: stringList }),
+  looseObject({ nameservers: stringList, domain: optionalString, search: stringList, options: stringList }),
 );
 
-const routeSchema = z.looseObject({
+const routeSchema = looseObject({
   dst: cidrText,
   gw: optionalIp,
   mtu: optional(uint),
   advmss: optional(uint),
   priority: optional(uint),
-  table: optional(z.number().int()),
-  scope: optional(z.number().int()),
+  table: optional(int()),
+  scope: optional(int()),
 });
 
 /** 0.3.0 to 1.1.0; `version` on IPs (0.3.x/0.4.0) is accepted and recomputed on output. */
-const currentSchema = z.looseObject({
+const currentSchema = looseObject({
   interfaces: optional(
-    z.array(
-      z.looseObject({
-        name: z.string(),
+    array(
+      looseObject({
+        name: string(),
         mac: optionalString,
         mtu: optional(uint),
         sandbox: optionalString,
@@ -50,25 +54,25 @@ const currentSchema = z.looseObject({
     ),
   ),
   ips: optional(
-    z.array(
-      z.looseObject({
-        version: optional(z.enum(['4', '6'])),
+    array(
+      looseObject({
+        version: optional(enumOf(['4', '6'])),
         interface: optional(uint),
         address: cidrText,
         gateway: optionalIp,
       }),
     ),
   ),
-  routes: optional(z.array(routeSchema)),
+  routes: optional(array(routeSchema)),
   dns: dnsSchema,
 });
 
 const legacyIpSchema = optional(
-  z.looseObject({ ip: cidrText, gateway: optionalIp, routes: optional(z.array(routeSchema)) }),
+  looseObject({ ip: cidrText, gateway: optionalIp, routes: optional(array(routeSchema)) }),
 );
 
 /** 0.1.0 and 0.2.0. */
-const legacySchema = z.looseObject({ ip4: legacyIpSchema, ip6: legacyIpSchema, dns: dnsSchema });
+const legacySchema = looseObject({ ip4: legacyIpSchema, ip6: legacyIpSchema, dns: dnsSchema });
 
 // Copies only the fields Pier knows, leaving out absent ones, so results compare cleanly.
 function pick<T extends object>(from: Record<string, unknown>, keys: readonly (keyof T & string)[]): T {
@@ -88,7 +92,7 @@ function finish(result: CniResult, dns: Record<string, unknown> | undefined): Cn
   return result;
 }
 
-function fromCurrent(parsed: z.output<typeof currentSchema>): CniResult {
+function fromCurrent(parsed: output<typeof currentSchema>): CniResult {
   const result: CniResult = {};
   if (parsed.interfaces) {
     result.interfaces = parsed.interfaces.map((i) =>
@@ -100,7 +104,7 @@ function fromCurrent(parsed: z.output<typeof currentSchema>): CniResult {
   return finish(result, parsed.dns);
 }
 
-function fromLegacy(parsed: z.output<typeof legacySchema>): CniResult {
+function fromLegacy(parsed: output<typeof legacySchema>): CniResult {
   const result: CniResult = {};
   const ips: ResultIp[] = [];
   const routes: ResultRoute[] = [];
@@ -127,6 +131,6 @@ export function parsePrevResult(raw: unknown, version: string): CniResult {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid prevResult', describeIssues(parsed.error.issues, raw, 'prevResult'));
   }
   return legacy
-    ? fromLegacy(parsed.data as z.output<typeof legacySchema>)
-    : fromCurrent(parsed.data as z.output<typeof currentSchema>);
+    ? fromLegacy(parsed.data as output<typeof legacySchema>)
+    : fromCurrent(parsed.data as output<typeof currentSchema>);
 }

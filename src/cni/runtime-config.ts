@@ -1,5 +1,8 @@
 // The runtimeConfig capabilities: case-insensitive key normalisation, then a zod schema.
-import { z } from 'zod';
+import {
+  type ZodMiniType, array, enum as enumOf, gte, int, lte, object, optional, pipe, record, refine, string, transform,
+} from 'zod/mini';
+import '../zod-config.ts';
 import { ipFamily, isCidr, isIpOrCidr, normaliseMac, parseCidr } from './addresses.ts';
 import { foldEach, foldKeys, isPlainObject } from './fold-keys.ts';
 
@@ -97,51 +100,50 @@ export function normaliseRuntimeConfig(raw: unknown): unknown {
   return rc;
 }
 
-const port = z.number().int().min(1, 'must be 1..65535').max(65535, 'must be 1..65535');
-const ip = z.string().refine((s) => ipFamily(s) !== 0, 'must be an IP address');
-const count = z.number().int().min(0);
+const port = int().check(gte(1, 'must be 1..65535'), lte(65535, 'must be 1..65535'));
+const ip = string().check(refine((s) => ipFamily(s) !== 0, 'must be an IP address'));
+const count = int().check(gte(0));
 
-export const macSchema = z
-  .string()
-  .refine((s) => normaliseMac(s) !== undefined, 'must be a 6-byte unicast MAC address')
-  .transform((s) => normaliseMac(s)!);
+export const macSchema = pipe(
+  string().check(refine((s) => normaliseMac(s) !== undefined, 'must be a 6-byte unicast MAC address')),
+  transform((s) => normaliseMac(s)!),
+);
 
-export const requestedIpSchema = z.string().refine(isIpOrCidr, 'must be an IP address or ip/prefix');
+export const requestedIpSchema = string().check(refine(isIpOrCidr, 'must be an IP address or ip/prefix'));
 
-const portMappingSchema = z.object({
-  hostPort: port,
-  containerPort: port,
-  protocol: z
-    .string()
-    .optional()
-    .transform((p) => (p || 'tcp').toLowerCase())
-    .pipe(z.enum(['tcp', 'udp', 'sctp'], 'must be tcp, udp or sctp')),
-  hostIP: z
-    .string()
-    .optional()
-    .refine((s) => !s || ipFamily(s) !== 0, 'must be an IP address or empty'),
-}).transform(({ hostIP, ...mapping }): PortMapping => (hostIP ? { ...mapping, hostIP } : mapping));
+const portMappingSchema = pipe(
+  object({
+    hostPort: port,
+    containerPort: port,
+    protocol: pipe(
+      pipe(optional(string()), transform((p) => (p || 'tcp').toLowerCase())),
+      enumOf(['tcp', 'udp', 'sctp'], 'must be tcp, udp or sctp'),
+    ),
+    hostIP: optional(string()).check(refine((s) => !s || ipFamily(s) !== 0, 'must be an IP address or empty')),
+  }),
+  transform(({ hostIP, ...mapping }): PortMapping => (hostIP ? { ...mapping, hostIP } : mapping)),
+);
 
-const rangeSchema = z.object({
-  subnet: z.string().refine(isCidr, 'must be a CIDR'),
-  rangeStart: ip.optional(),
-  rangeEnd: ip.optional(),
-  gateway: ip.optional(),
+const rangeSchema = object({
+  subnet: string().check(refine(isCidr, 'must be a CIDR')),
+  rangeStart: optional(ip),
+  rangeEnd: optional(ip),
+  gateway: optional(ip),
 });
 
-const stringList = z.array(z.string());
+const stringList = array(string());
 
-export const runtimeConfigSchema: z.ZodType<RuntimeConfig> = z.object({
-  portMappings: z.array(portMappingSchema).optional(),
-  ips: z.array(requestedIpSchema).optional(),
-  mac: macSchema.optional(),
-  ipRanges: z.array(z.array(rangeSchema)).optional(),
-  dns: z
-    .object({ servers: stringList.optional(), searches: stringList.optional(), options: stringList.optional(), domain: z.string().optional() })
-    .optional(),
-  bandwidth: z
-    .object({ ingressRate: count.optional(), ingressBurst: count.optional(), egressRate: count.optional(), egressBurst: count.optional() })
-    .optional(),
-  aliases: z.record(z.string(), stringList).optional(),
-  cgroupPath: z.string().optional(),
+export const runtimeConfigSchema: ZodMiniType<RuntimeConfig> = object({
+  portMappings: optional(array(portMappingSchema)),
+  ips: optional(array(requestedIpSchema)),
+  mac: optional(macSchema),
+  ipRanges: optional(array(array(rangeSchema))),
+  dns: optional(
+    object({ servers: optional(stringList), searches: optional(stringList), options: optional(stringList), domain: optional(string()) }),
+  ),
+  bandwidth: optional(
+    object({ ingressRate: optional(count), ingressBurst: optional(count), egressRate: optional(count), egressBurst: optional(count) }),
+  ),
+  aliases: optional(record(string(), stringList)),
+  cgroupPath: optional(string()),
 });

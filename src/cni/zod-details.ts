@@ -1,5 +1,5 @@
 // Turns zod issues into a CniError's details: each issue's path, what was wrong and the bad value.
-import type { z } from 'zod';
+import type { $ZodIssue } from 'zod/v4/core';
 
 function pathText(path: readonly PropertyKey[], prefix: string): string {
   let out = prefix;
@@ -33,7 +33,7 @@ function show(value: unknown): string {
  * "mtu: must be between 68 and 65535 (got 70000); name: ..." for every issue. The bad value is
  * looked up in `input` (the object given to zod), so it is the value as the runtime sent it.
  */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], input: unknown, prefix = ''): string {
+export function describeIssues(issues: readonly $ZodIssue[], input: unknown, prefix = ''): string {
   return issues
     .map((issue) => {
       const at = valueAt(input, issue.path);

@@ -1,5 +1,6 @@
 // What Pier keeps per attachment (containerID, ifname): the record type, its schema, key checks.
-import { z } from 'zod';
+import { array, boolean, gte, int, number, object, optional, record, string, unknown } from 'zod/mini';
+import '../zod-config.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import { NAME_PATTERN } from './config.ts';
 
@@ -51,26 +52,26 @@ export type AttachmentPatch = Partial<
 /** What the caller knows about an attachment before IPAM fills in ips, bootId and createdAt. */
 export type AttachmentInit = AttachmentKey & AttachmentPatch;
 
-export const attachmentRecordSchema = z.object({
-  containerID: z.string(),
-  ifname: z.string(),
-  network: z.string(),
-  ips: z.array(
-    z.object({
-      address: z.string(),
-      gateway: z.string().optional(),
-      rangeSet: z.number().int().min(0),
+export const attachmentRecordSchema = object({
+  containerID: string(),
+  ifname: string(),
+  network: string(),
+  ips: array(
+    object({
+      address: string(),
+      gateway: optional(string()),
+      rangeSet: int().check(gte(0)),
     }),
   ),
-  hostVeth: z.string().optional(),
-  netnsPath: z.string().optional(),
-  netns: z.object({ dev: z.number(), ino: z.number() }).optional(),
-  portMappings: z.array(z.unknown()),
-  ipMasq: z.boolean(),
-  bridge: z.string(),
-  bootId: z.string(),
-  createdAt: z.string(),
-  extra: z.record(z.string(), z.unknown()),
+  hostVeth: optional(string()),
+  netnsPath: optional(string()),
+  netns: optional(object({ dev: number(), ino: number() })),
+  portMappings: array(unknown()),
+  ipMasq: boolean(),
+  bridge: string(),
+  bootId: string(),
+  createdAt: string(),
+  extra: record(string(), unknown()),
 });
 
 export function sameKey(a: AttachmentKey, b: AttachmentKey): boolean {

@@ -1,5 +1,6 @@
 // The `ipam` object of a network config, host-local compatible: zod shape, then host-local's checks.
-import { z } from 'zod';
+import { type infer as Infer, array, gte, int, lte, object, optional, string } from 'zod/mini';
+import '../zod-config.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import {
   type Cidr, type Family, type Ip, addIp, bitsOf, contains, formatCidr, formatIp, hasHostBits,
@@ -46,36 +47,36 @@ export interface IpamConfig {
   resolvConf?: string;
 }
 
-const rangeShape = z.object({
-  subnet: z.string(),
-  rangeStart: z.string().optional(),
-  rangeEnd: z.string().optional(),
-  gateway: z.string().optional(),
+const rangeShape = object({
+  subnet: string(),
+  rangeStart: optional(string()),
+  rangeEnd: optional(string()),
+  gateway: optional(string()),
 });
 
-const u32 = z.number().int().min(0).max(0xffffffff);
+const u32 = int().check(gte(0), lte(0xffffffff));
 
-const routeShape = z.object({
-  dst: z.string(),
-  gw: z.string().optional(),
-  mtu: u32.optional(),
-  advmss: u32.optional(),
-  priority: u32.optional(),
-  table: u32.optional(),
-  scope: z.number().int().min(0).max(255).optional(),
+const routeShape = object({
+  dst: string(),
+  gw: optional(string()),
+  mtu: optional(u32),
+  advmss: optional(u32),
+  priority: optional(u32),
+  table: optional(u32),
+  scope: optional(int().check(gte(0), lte(255))),
 });
 
 // Unknown keys are tolerated (the spec requires it) and dropped.
-const ipamShape = z.object({
-  type: z.string().optional(),
-  ranges: z.array(z.array(rangeShape)).optional(),
-  subnet: z.string().optional(),
-  rangeStart: z.string().optional(),
-  rangeEnd: z.string().optional(),
-  gateway: z.string().optional(),
-  routes: z.array(routeShape).optional(),
-  dataDir: z.string().optional(),
-  resolvConf: z.string().optional(),
+const ipamShape = object({
+  type: optional(string()),
+  ranges: optional(array(array(rangeShape))),
+  subnet: optional(string()),
+  rangeStart: optional(string()),
+  rangeEnd: optional(string()),
+  gateway: optional(string()),
+  routes: optional(array(routeShape)),
+  dataDir: optional(string()),
+  resolvConf: optional(string()),
 });
 
 type Path = (string | number)[];
@@ -155,7 +156,7 @@ function sourcePath(i: number, j: number, legacy: boolean): Path {
   return ['ranges', i, j];
 }
 
-function canonicalRange(r: z.infer<typeof rangeShape>, path: Path): IpRange {
+function canonicalRange(r: Infer<typeof rangeShape>, path: Path): IpRange {
   const subnet = parseCidr(r.subnet);
   if (!subnet) throw invalid([...path, 'subnet'], r.subnet, 'is not an ip/prefix');
   if (hasHostBits(subnet)) throw invalid([...path, 'subnet'], r.subnet, `has host bits set (network is ${formatCidr({ ip: networkOf(subnet), prefix: subnet.prefix })})`);
@@ -218,7 +219,7 @@ function checkOverlaps(sets: RangeSet[], legacy: boolean): void {
   }
 }
 
-function canonicalRoute(r: z.infer<typeof routeShape>, path: Path): Route {
+function canonicalRoute(r: Infer<typeof routeShape>, path: Path): Route {
   const dst = parseCidr(r.dst);
   if (!dst) throw invalid([...path, 'dst'], r.dst, 'is not an ip/prefix');
   const route: Route = { ...r, dst: formatCidr({ ip: networkOf(dst), prefix: dst.prefix }) };

@@ -1,5 +1,6 @@
 // Pure builder of a network's NAT objects: base chains, sets and maps, and the chains' rules.
 import { createHash } from 'node:crypto';
+import { pick } from 'zod/mini';
 import { parsePrefix, type IpFamily, type Prefix } from './addr.ts';
 import {
   accept, anonSet, concat, ct, dnatMaps, fibDaddrLocal, masquerade, match, meta, payload, prefix, setRef,
@@ -136,7 +137,7 @@ export function checkedNames(net: NftNetwork): NetworkNames {
  * (a delegated IPAM's record may not have them), so only name and table are validated.
  */
 export function checkedNamesForDelete(net: Pick<NftNetwork, 'name' | 'table'>): NetworkNames {
-  const parsed = nftNetworkSchema.pick({ name: true, table: true }).safeParse(net);
+  const parsed = pick(nftNetworkSchema, { name: true, table: true }).safeParse(net);
   if (!parsed.success) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network for nftables', parsed.error.message);
   }

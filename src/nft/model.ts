@@ -1,5 +1,8 @@
 // The plain data the nft builders take and the parser returns: networks, attachments, elements.
-import { z } from 'zod';
+import {
+  type infer as Infer, array, boolean, enum as enumOf, gte, int, lte, maxLength, minLength, object, optional, regex, string,
+} from 'zod/mini';
+import '../zod-config.ts';
 import type { IpFamily } from './addr.ts';
 
 /** Pier's table; tests pass their own (`pier_test_<random>`) through `NftNetwork.table`. */
@@ -7,42 +10,42 @@ export const DEFAULT_TABLE = 'pier';
 /** One `inet` table serves IPv4 and IPv6 (nat in the inet family needs Linux >= 5.2). */
 export const TABLE_FAMILY = 'inet';
 
-export const protocolSchema = z.enum(['tcp', 'udp', 'sctp']);
-export type Protocol = z.infer<typeof protocolSchema>;
+export const protocolSchema = enumOf(['tcp', 'udp', 'sctp']);
+export type Protocol = Infer<typeof protocolSchema>;
 
 /** What the NAT layer needs to know about one CNI network. */
-export const nftNetworkSchema = z.object({
-  name: z.string().min(1),
-  bridge: z.string().min(1).max(15),
+export const nftNetworkSchema = object({
+  name: string().check(minLength(1)),
+  bridge: string().check(minLength(1), maxLength(15)),
   /** CIDRs of the pod ranges, IPv4 and/or IPv6. */
-  subnets: z.array(z.string()).min(1),
-  ipMasq: z.boolean(),
-  portMappings: z.boolean(),
-  table: z.string().min(1).max(64).regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  subnets: array(string()).check(minLength(1)),
+  ipMasq: boolean(),
+  portMappings: boolean(),
+  table: optional(string().check(minLength(1), maxLength(64), regex(/^[A-Za-z_][A-Za-z0-9_]*$/))),
 });
-export type NftNetwork = z.infer<typeof nftNetworkSchema>;
+export type NftNetwork = Infer<typeof nftNetworkSchema>;
 
-export const attachmentKeySchema = z.object({ containerID: z.string().min(1), ifname: z.string().min(1) });
-export type AttachmentKey = z.infer<typeof attachmentKeySchema>;
+export const attachmentKeySchema = object({ containerID: string().check(minLength(1)), ifname: string().check(minLength(1)) });
+export type AttachmentKey = Infer<typeof attachmentKeySchema>;
 
-const port = z.number().int().min(1).max(65535);
-export const portMappingSchema = z.object({
+const port = int().check(gte(1), lte(65535));
+export const portMappingSchema = object({
   hostPort: port,
   containerPort: port,
   protocol: protocolSchema,
   /** Absent or empty: every local address of the pod IP's family. `0.0.0.0` / `::`: every local
    * address of that family only. */
-  hostIP: z.string().optional(),
+  hostIP: optional(string()),
 });
-export type PortMapping = z.infer<typeof portMappingSchema>;
+export type PortMapping = Infer<typeof portMappingSchema>;
 
 /** One attachment `(containerID, ifname)` with its pod addresses (`ip/prefix`) and host ports. */
-export const nftAttachmentSchema = z.object({
+export const nftAttachmentSchema = object({
   key: attachmentKeySchema,
-  ips: z.array(z.string()),
-  portMappings: z.array(portMappingSchema),
+  ips: array(string()),
+  portMappings: array(portMappingSchema),
 });
-export type NftAttachment = z.infer<typeof nftAttachmentSchema>;
+export type NftAttachment = Infer<typeof nftAttachmentSchema>;
 
 /**
  * One set or map element that belongs to an attachment; `comment` names the attachment.
