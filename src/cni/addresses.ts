@@ -1,10 +1,10 @@
 // Text checks for the addresses found in CNI input: IPs, CIDRs ("ip/prefix") and MAC addresses.
-import { isIP } from 'node:net';
+import { ipVersion } from '../netlink/ip-text.ts';
 
 /** 4 or 6 for an IP address, 0 for anything else (zone suffixes are not allowed). */
 export function ipFamily(text: string): 0 | 4 | 6 {
   if (text.includes('%')) return 0;
-  return isIP(text) as 0 | 4 | 6;
+  return ipVersion(text);
 }
 
 /** An "ip/prefix" string split up, or undefined when it is not one. Host bits may be set. */

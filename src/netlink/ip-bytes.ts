@@ -1,5 +1,5 @@
 // Converts IP address text to the bytes netlink carries and back (RFC 5952 text for IPv6).
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from './ip-text.ts';
 
 /** `10.1.2.3` -> 4 bytes, `fd00::1` -> 16 bytes; throws on anything else. */
 export function ipToBytes(ip: string): Buffer {

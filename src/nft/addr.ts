@@ -1,5 +1,5 @@
 // Address helpers for the nft builders: family detection, canonical text, CIDR to network prefix.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from '../netlink/ip-text.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 
 export type IpFamily = 4 | 6;
