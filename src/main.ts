@@ -4,8 +4,9 @@ import './zod-config.ts';
 import { readSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import { productionDeps, runPlugin } from './cni/plugin.ts';
-import { runCli } from './cli/cli.ts';
 import { createNftNat } from './nft/nat-driver.ts';
+import { runCli } from './cli/cli.ts';
+import { mark } from './trace.ts';
 
 /** Reads all of stdin synchronously (a plugin's stdin is a small pipe or file). */
 function readStdin(): Buffer {
@@ -63,7 +64,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   if (cniCall) {
     const mode = invokedAs.startsWith('pier-ipam') ? 'pier-ipam' : 'pier';
     const nat = createNftNat();
-    return runPlugin({ env, stdin: readStdin(), stdout: syncStdout }, mode, productionDeps(nat));
+    const stdin = readStdin();
+    mark('stdin read');
+    return runPlugin({ env, stdin, stdout: syncStdout }, mode, productionDeps(nat));
   }
   return runCli({ argv: argv.slice(2), env, stdout, stderr: process.stderr });
 }

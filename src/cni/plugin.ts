@@ -16,6 +16,7 @@ import { ipamPluginCommand } from './commands/ipam-plugin.ts';
 import { defaultIpamDeps } from '../ipam/ipam.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import type { NatDriver } from './commands/nat.ts';
+import { mark } from '../trace.ts';
 
 export interface PluginIo {
   env: Record<string, string | undefined>;
@@ -40,12 +41,14 @@ export async function runPlugin(io: PluginIo, mode: PluginMode, makeDeps: DepsFa
       return 0;
     }
     const conf = parseNetConf(io.stdin);
+    mark('config parsed');
     version = conf.cniVersion;
     assertCommandAllowed(env.command, conf.cniVersion);
     log = createLogger({
       ...resolveLogOptions(io.env, conf),
       fields: { cmd: env.command, net: conf.name, ...('containerId' in env && { cid: env.containerId, ifname: env.ifname }) },
     });
+    mark('logger');
     const cniArgs = parseCniArgs(env.args);
     if (mode === 'pier' && conf.type !== 'pier' && conf.type !== PIER_IPAM) {
       log.warn(`config type is ${JSON.stringify(conf.type)}; running as pier`);
@@ -54,8 +57,11 @@ export async function runPlugin(io: PluginIo, mode: PluginMode, makeDeps: DepsFa
     const plan = ipamPlan(conf);
     const ctx: Ctx = { env, rawEnv: io.env, stdin: io.stdin, conf, cniArgs, deps: makeDeps(log), ...plan };
     log.debug('start');
+    mark('ctx ready');
     const out = mode === 'pier-ipam' ? await ipamPluginCommand(ctx) : await runMain(ctx);
+    mark('command done');
     if (out) writeResult(io.stdout, out);
+    mark('result written');
     return 0;
   } catch (err) {
     const e = writeError(io.stdout, err, version);

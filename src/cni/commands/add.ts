@@ -16,6 +16,7 @@ import { ipamAddFor, ipamDelFor } from './ipam-driver.ts';
 import { natAttachment, natNetwork } from './nat-spec.ts';
 import { checkPodNetns, saveOwnRecord, updateRecord } from './records.ts';
 import { kernelError } from './kernel-error.ts';
+import { mark } from '../../trace.ts';
 
 export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknown>> {
   const { env, conf, deps } = ctx;
@@ -31,8 +32,11 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
   const h = new Handles();
   const undo = new UndoStack();
   try {
+    mark('add: checks');
     const host = h.sock(nl.NetlinkSocket.open());
+    mark('add: host socket')
     const pod = h.sock(nl.openNetnsSocket(env.netns));
+    mark('add: pod socket');
     if (nl.getLinkByName(pod, env.ifname)) {
       throw new CniError(ErrorCode.InvalidEnv, `CNI_IFNAME ${env.ifname} already exists in ${env.netns}`, 'CNI_IFNAME');
     }
@@ -53,7 +57,9 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
       // `pier resync` rebuilds the NAT table from the records alone: it needs the subnets and table.
       ...(needsNat && ctx.ipam && { extra: { nft: { subnets: portNet.subnets, ...(portNet.table && { table: portNet.table }) } } }),
     };
+    mark('add: pre-ipam');
     const ipam = ipamAddFor(ctx, init, requested);
+    mark('add: ipam');
     undo.push('IPAM reservation', () => ipamDelFor(ctx));
     if (!ctx.ipam) {
       const subnets = ipam.ips.map((i) => networkOf(i.address));
@@ -99,7 +105,9 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
     natDone.catch(() => {}); // observed below; this only keeps Node from calling it unhandled
     let wired;
     try {
+      mark('add: nat started');
       wired = wirePod(spec, host, pod, undo, h);
+      mark('add: wired');
     } catch (err) {
       // Let the nft side finish (and register its undo) before the stack unwinds.
       await natDone.catch(() => {});
@@ -108,6 +116,7 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
     // Only if the pre-chosen host name clashed did the veth get another one: record it.
     if (wired.hostVeth.name !== hostVeth) updateRecord(ctx, key, { hostVeth: wired.hostVeth.name });
     await natDone;
+    mark('add: nat done');
 
     undo.commit();
     const result: CniResult = {
@@ -121,6 +130,7 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
       dns: hasDns(conf.dns) ? conf.dns : ipam.dns,
     };
     deps.log.info('ADD done', { hostVeth: wired.hostVeth.name, ips: ipam.ips.map((i) => i.address) });
+    mark('add: logged');
     return convertResult(result, conf.cniVersion);
   } catch (err) {
     const failures = await undo.unwind();

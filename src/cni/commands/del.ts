@@ -11,6 +11,7 @@ import { natAttachment, natNetwork } from './nat-spec.ts';
 import type { PortMapping } from '../runtime-config.ts';
 import { getRecord, recordedPodNetns, usablePodNetns } from './records.ts';
 import { kernelError } from './kernel-error.ts';
+import { mark } from '../../trace.ts';
 
 export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
   const { env, conf, deps } = ctx;
@@ -19,6 +20,7 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
   const step = async (what: string, fn: () => unknown) => {
     try {
       await fn();
+      mark(`del: ${what}`);
     } catch (err) {
       const e = err instanceof nl.SysError ? kernelError(err) : toCniError(err);
       deps.log.error(`DEL: ${what} failed`, { error: e });
