@@ -1,7 +1,9 @@
 // libc: the only module that touches native code. Thin synchronous wrappers over the system
 // calls Pier needs, each throwing SysError with errno, its name, the call and the object.
 import { constants as osConstants } from 'node:os';
+import { startupSnapshot } from 'node:v8';
 import { loadKoffi } from '../native/load-koffi.ts';
+import { mark } from '../trace.ts';
 
 /** A failed system call: `setns /var/run/netns/x: EINVAL`. */
 export class SysError extends Error {
@@ -42,11 +44,24 @@ interface Calls {
 }
 
 let calls: Calls | undefined;
+let blocked = false;
+
+/** Makes every call below throw (warm-up.ts), or allows them again. */
+export function blockSystemCalls(on: boolean): void {
+  blocked = on;
+}
 
 function libc(): Calls {
+  // A native addon cannot be in the startup snapshot: the build's warm-up (warm-up.ts) must
+  // stop short of every system call.
+  if (blocked) throw new Error('system calls are blocked (startup snapshot warm-up)');
   if (calls) return calls;
+  if (startupSnapshot.isBuildingSnapshot()) throw new Error('no system calls while the startup snapshot is built');
+  mark('libc: start');
   const koffi = loadKoffi();
+  mark('libc: koffi loaded');
   const lib = koffi.load('libc.so.6');
+  mark('libc: libc loaded');
   const f = (decl: string) => lib.func(decl) as unknown as Fn;
   calls = {
     socket: f('int socket(int domain, int type, int protocol)'),
@@ -65,6 +80,7 @@ function libc(): Calls {
     umount2: f('int umount2(const char *path, int flags)'),
     errno: () => koffi.errno(),
   };
+  mark('libc: declared');
   return calls;
 }
 
