@@ -6,7 +6,8 @@
 // which src/native/load-koffi.ts loads at first use because native addons cannot be snapshotted.
 // dist/pier-ipam is a hard link to the same file; main() picks its mode from the invoked name.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, chmodSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, chmodSync, linkSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,8 +23,10 @@ const executable = join(distDir, 'pier');
 const ipamLink = join(distDir, 'pier-ipam');
 // The fuse string Node's binary carries to say "a SEA blob is injected"; see Node's SEA docs.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-// Must match KOFFI_ASSET in src/native/load-koffi.ts.
+// Must match KOFFI_ASSET and KOFFI_SHA256_ASSET in src/native/load-koffi.ts.
 const KOFFI_ASSET = 'koffi.node';
+const KOFFI_SHA256_ASSET = 'koffi.node.sha256';
+const koffiSha256 = join(buildDir, KOFFI_SHA256_ASSET);
 
 const dev = process.argv.includes('--dev');
 
@@ -65,6 +68,8 @@ else buildExecutable();
 
 function buildExecutable() {
   const koffiNode = findKoffiNode();
+  // The hash names the copy that load-koffi.ts keeps in /run/pier/native between runs.
+  writeFileSync(koffiSha256, `${createHash('sha256').update(readFileSync(koffiNode)).digest('hex')}\n`);
   const config = {
     main: relative(root, bundle),
     output: relative(root, seaBlob),
@@ -72,7 +77,7 @@ function buildExecutable() {
     useSnapshot: true,
     // Redundant with a snapshot (Node says so): the compiled functions are in the snapshot.
     useCodeCache: false,
-    assets: { [KOFFI_ASSET]: relative(root, koffiNode) },
+    assets: { [KOFFI_ASSET]: relative(root, koffiNode), [KOFFI_SHA256_ASSET]: relative(root, koffiSha256) },
   };
   writeFileSync(seaConfig, `${JSON.stringify(config, null, 2)}\n`);
   // Paths in the config are relative to the working directory.

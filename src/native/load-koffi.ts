@@ -1,14 +1,18 @@
 // Finds koffi's native module: inside the single executable it is an embedded asset, loaded
 // from a place no unprivileged user can write; in development it comes from node_modules.
-import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type * as Koffi from 'koffi';
+import { mark } from '../trace.ts';
 
 export type KoffiModule = typeof Koffi;
 
 /** Name of the SEA asset that holds koffi.node (see scripts/build.mjs). */
 export const KOFFI_ASSET = 'koffi.node';
+/** Name of the SEA asset that holds koffi.node's sha256 in hex, computed at build time. */
+export const KOFFI_SHA256_ASSET = 'koffi.node.sha256';
+/** Where a copy of koffi.node is kept between runs: tmpfs (gone at boot), root-only. */
+export const KEPT_DIR = '/run/pier/native';
 
 // O_TMPFILE makes an unnamed inode: nobody else can open, replace or race on it, whatever the
 // directory's permissions. Its value on Linux (x86_64, arm64) is __O_TMPFILE | O_DIRECTORY.
@@ -21,7 +25,12 @@ let cached: KoffiModule | undefined;
 export function loadKoffi(): KoffiModule {
   if (cached) return cached;
   const asset = readSeaAsset(KOFFI_ASSET);
-  cached = asset ? loadFromBytes(asset) : (createRequire(__filenameOrCwd())('koffi') as KoffiModule);
+  if (asset) {
+    cached = loadFromBytes(asset, readSeaAsset(KOFFI_SHA256_ASSET)?.toString('latin1').trim());
+  } else {
+    const { createRequire } = process.getBuiltinModule('node:module');
+    cached = createRequire(__filenameOrCwd())('koffi') as KoffiModule;
+  }
   return cached;
 }
 
@@ -31,19 +40,31 @@ function __filenameOrCwd(): string {
 }
 
 function readSeaAsset(name: string): Buffer | undefined {
-  let sea: typeof import('node:sea') | undefined;
+  const sea = process.getBuiltinModule('node:sea');
+  if (!sea?.isSea()) return undefined;
   try {
-    sea = createRequire(`${process.cwd()}/`)('node:sea') as typeof import('node:sea');
+    return Buffer.from(sea.getRawAsset(name) as ArrayBuffer);
   } catch {
-    return undefined;
+    return undefined; // an executable built before the asset existed
   }
-  if (!sea.isSea()) return undefined;
-  return Buffer.from(sea.getRawAsset(name) as ArrayBuffer);
 }
 
-function loadFromBytes(bytes: Buffer): KoffiModule {
+function loadFromBytes(bytes: Buffer, sha256: string | undefined): KoffiModule {
   const mod = { exports: {} as KoffiModule };
+  // 1. The copy kept in KEPT_DIR by an earlier run: four stats and the dlopen, where writing the
+  //    1.1 MB module to a fresh inode cost ~1 ms on every plugin run.
+  const kept = sha256 && /^[0-9a-f]{64}$/.test(sha256) ? keptCopy(bytes, sha256) : undefined;
+  if (kept) {
+    try {
+      process.dlopen(mod, kept);
+      return mod.exports;
+    } catch {
+      // A noexec /run: fall through.
+    }
+  }
+  // 2. An unnamed inode of its own.
   const fd = openAnonymous(bytes);
+  mark('koffi: written');
   if (fd !== undefined) {
     try {
       process.dlopen(mod, `/proc/self/fd/${fd}`);
@@ -54,8 +75,51 @@ function loadFromBytes(bytes: Buffer): KoffiModule {
       fs.closeSync(fd);
     }
   }
+  // 3. A verified, content-addressed file under /var/lib.
   process.dlopen(mod, writeContentAddressed(bytes));
   return mod.exports;
+}
+
+/** Whether `dir` is a directory owned by `uid` that nobody else can write to. */
+function ownDir(dir: string, uid: number): boolean {
+  const st = fs.lstatSync(dir);
+  return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0;
+}
+
+/**
+ * `KEPT_DIR/koffi-<sha256 prefix>.node`, written (temp file, then rename) if it is not there
+ * yet. Trusted as far as its directories are: both must be owned by this user and not group or
+ * world-writable, so only this user (root, for a plugin) could have put a file there, and the
+ * file itself must be this user's, not writable by others, and of the asset's size. The name
+ * carries the hash the build computed, so another Pier version keeps its own copy. Undefined
+ * when that cannot be had (not root, a foreign directory): the caller uses an unnamed inode.
+ */
+export function keptCopy(bytes: Buffer, sha256: string, keptDir = KEPT_DIR): string | undefined {
+  const uid = process.getuid?.() ?? -1;
+  const parent = keptDir.slice(0, keptDir.lastIndexOf('/'));
+  const file = `${keptDir}/koffi-${sha256.slice(0, 32)}.node`;
+  try {
+    try {
+      const st = fs.lstatSync(file);
+      if (st.isFile() && st.uid === uid && (st.mode & 0o022) === 0 && st.size === bytes.length && ownDir(keptDir, uid) && ownDir(parent, uid)) return file;
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
+    }
+    fs.mkdirSync(keptDir, { recursive: true, mode: 0o700 });
+    if (!ownDir(keptDir, uid) || !ownDir(parent, uid)) return undefined;
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, bytes, { mode: 0o500, flag: 'wx' });
+      fs.renameSync(tmp, file);
+    } catch {
+      fs.rmSync(tmp, { force: true });
+      return undefined;
+    }
+    return file;
+  } catch {
+    return undefined;
+  }
 }
 
 function openAnonymous(bytes: Buffer): number | undefined {
