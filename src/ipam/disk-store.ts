@@ -69,6 +69,13 @@ export interface DiskStoreOptions {
   lockTimeoutMs?: number;
   /** The filesystem calls to use; tests pass one that fails like a full disk. */
   fs?: Fs;
+  /** How the store file is locked; the snapshot warm-up (warm-up.ts) passes one without flock. */
+  locker?: Locker;
+}
+
+export interface Locker {
+  acquire: typeof acquireLock;
+  release: typeof unlockFile;
 }
 
 const LAST_RESERVED = /^last_reserved_ip\.([0-9]+)$/;
@@ -110,6 +117,7 @@ export class DiskStore implements Store {
   private readonly lockPath: string;
   private readonly fs: Fs;
   private readonly lockTimeoutMs: number;
+  private readonly locker: Locker;
   private lock: HeldLock | undefined;
   private depth = 0;
   /** The state line as last read or written under the current lock. */
@@ -134,6 +142,7 @@ export class DiskStore implements Store {
     this.lockPath = `${this.dir}/lock`;
     this.fs = options.fs ?? nodeFs;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.locker = options.locker ?? { acquire: acquireLock, release: unlockFile };
   }
 
   withLock<T>(fn: () => T, ifMissing?: () => T): T {
@@ -147,7 +156,7 @@ export class DiskStore implements Store {
     }
     if (ifMissing && !this.isDir(this.dir)) return ifMissing();
     if (!this.isDir(this.attachmentsDir)) this.ensureDirs();
-    this.lock = acquireLock(this.lockPath, this.lockTimeoutMs, `IPAM store of network ${this.network}`);
+    this.lock = this.locker.acquire(this.lockPath, this.lockTimeoutMs, `IPAM store of network ${this.network}`);
     this.depth = 1;
     let returned = false;
     try {
@@ -163,7 +172,7 @@ export class DiskStore implements Store {
       this.depth = 0;
       const { fd } = this.lock;
       this.lock = undefined;
-      unlockFile(fd, this.lockPath);
+      this.locker.release(fd, this.lockPath);
     }
   }
 
