@@ -57,7 +57,6 @@ const syncStdout = {
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // argv[1] is the name Pier was invoked as (through a hard link or symlink), argv[0] the binary.
   const invokedAs = basename(argv[1] ?? argv[0] ?? 'pier');
-  const stdout = process.stdout;
   // A runtime always sets CNI_COMMAND; one that forgot it but set other CNI_* variables still
   // gets a CNI error on stdout (code 4), not the human CLI's help text.
   const cniCall = env.CNI_COMMAND !== undefined || ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH'].some((k) => env[k] !== undefined);
@@ -68,5 +67,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     mark('stdin read');
     return runPlugin({ env, stdin, stdout: syncStdout }, mode, productionDeps(nat));
   }
-  return runCli({ argv: argv.slice(2), env, stdout, stderr: process.stderr });
+  // process.stdout is made on first use (a stream over a pipe pulls in net and stream): the
+  // plugin path above never touches it.
+  return runCli({ argv: argv.slice(2), env, stdout: process.stdout, stderr: process.stderr });
 }

@@ -4,6 +4,7 @@ import * as v8 from 'node:v8';
 import { main } from './main.ts';
 import { enableTrace, mark, traceReport } from './trace.ts';
 import { warmUp } from './warm-up.ts';
+import { exitNow } from './netlink/libc.ts';
 
 function run(): void {
   // argv and env are read here, never at module top level: in the snapshot they would be the
@@ -17,6 +18,7 @@ function run(): void {
       mark('done');
       const t = traceReport();
       if (t) process.stderr.write(t);
+      exitNow(code);
       process.exit(code);
     },
     (err: unknown) => {

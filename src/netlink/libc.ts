@@ -39,7 +39,7 @@ export function errnoOf(name: keyof typeof osConstants.errno): number {
 type Fn = (...args: unknown[]) => number | bigint;
 interface Calls {
   socket: Fn; bind: Fn; setsockopt: Fn; sendto: Fn; recv: Fn; close: Fn; open: Fn;
-  setns: Fn; flock: Fn; ioctl: Fn; unshare: Fn; mount: Fn; umount2: Fn; getsockname: Fn;
+  setns: Fn; flock: Fn; ioctl: Fn; unshare: Fn; mount: Fn; umount2: Fn; getsockname: Fn; _exit: Fn;
   errno: () => number;
 }
 
@@ -78,6 +78,7 @@ function libc(): Calls {
     unshare: f('int unshare(int flags)'),
     mount: f('int mount(const char *src, const char *dst, const char *fstype, unsigned long flags, const void *data)'),
     umount2: f('int umount2(const char *path, int flags)'),
+    _exit: f('void _exit(int status)'),
     errno: () => koffi.errno(),
   };
   mark('libc: declared');
@@ -194,4 +195,15 @@ export function mount(src: string | null, dst: string, fstype: string | null, fl
 
 export function umount2(path: string, flags: number): void {
   check(libc().umount2(path, flags), 'umount2', path);
+}
+
+/**
+ * Ends the process at once with `code` (_exit(2)) when libc is already loaded, and returns
+ * false otherwise. For the end of a plugin run: the reply and the log are written synchronously,
+ * nothing else is pending, and Node's exit (exit handlers, platform teardown) cost ~1 ms more.
+ */
+export function exitNow(code: number): boolean {
+  if (!calls || blocked) return false;
+  calls._exit(code);
+  return true;
 }
