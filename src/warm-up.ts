@@ -107,7 +107,7 @@ async function steps(): Promise<void> {
   // IPAM on a store in memory: allocation, the record, release.
   const key = { containerID: env.CNI_CONTAINERID, ifname: env.CNI_IFNAME };
   const store = new MemoryStore(net.name);
-  const ipamDeps: IpamDeps = { openStore: () => store, bootId: 'warm-up', netnsExists: () => false, now: () => new Date(0) };
+  const ipamDeps: IpamDeps = { openStore: () => store, bootId: 'warm-up', netnsExists: () => false };
   const hostVeth = randomHostVethName();
   const ipam = ipamAdd(ipamDeps, plan.ipam, { ...key, hostVeth, netnsPath: env.CNI_NETNS, portMappings: net.runtimeConfig.portMappings ?? [] });
   const record = store.records.values().next().value;

@@ -1,12 +1,12 @@
 // The pod's veth pair: created from inside the pod netns with the host end born in the host
 // netns, attached to the bridge, and later proven to be the pod's own before it is deleted.
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../base/random-hex.ts';
 import * as nl from '../netlink/index.ts';
 import { errnoOf } from '../netlink/libc.ts';
 
 /** `veth` + 8 hex chars: NetworkManager and udev rules ignore `veth*`, as with the reference. */
 export function randomHostVethName(): string {
-  return `veth${randomBytes(4).toString('hex')}`;
+  return `veth${randomHex(8)}`;
 }
 
 export interface PodVeth {

@@ -1,5 +1,6 @@
 // Pier's log: JSON lines appended to a file (never stdout, which carries the CNI reply), size-bounded.
 import { closeSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { isoTime } from '../base/iso-time.ts';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -59,7 +60,7 @@ function replacer(this: Record<string, unknown>, key: string, converted: unknown
 }
 
 function formatLine(level: LogLevel, msg: string, fields: LogFields): string {
-  const head = { time: new Date().toISOString(), level, pid: process.pid, msg };
+  const head = { time: isoTime(Date.now()), level, pid: process.pid, msg };
   try {
     return `${JSON.stringify({ ...head, ...fields, ...head }, replacer)}\n`;
   } catch {

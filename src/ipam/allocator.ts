@@ -8,6 +8,7 @@ import { type IpamConfig, type IpRange, describeRangeSet, subnetOf } from './con
 import { formatIp, parseCidr, parseIp } from './ip-math.ts';
 import { findFreeAddress } from './range-iter.ts';
 import type { Store } from './store.ts';
+import { isoTime } from '../base/iso-time.ts';
 
 export interface AllocateOptions {
   /** This boot's `/proc/sys/kernel/random/boot_id`. */
@@ -167,7 +168,7 @@ export function allocate(
       ipMasq: attachment.ipMasq ?? false,
       bridge: attachment.bridge ?? '',
       bootId: opts.bootId,
-      createdAt: (opts.now?.() ?? new Date()).toISOString(),
+      createdAt: opts.now ? opts.now().toISOString() : isoTime(Date.now()),
       extra: attachment.extra ?? {},
     };
     store.save(record);

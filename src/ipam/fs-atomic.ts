@@ -1,9 +1,9 @@
 // Crash-safe file operations for the disk store: atomic replace, exclusive create, errno -> CniError 5.
 // None of them fsyncs: disk-store.ts explains why the store needs no fsync (its header, "fsync").
 import * as nodeFs from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import { CniError, ErrorCode } from '../cni/errors.ts';
+import { randomHex } from '../base/random-hex.ts';
 
 /** The part of node:fs the disk store uses; injectable so tests can make the disk fail. */
 export type Fs = Pick<
@@ -39,7 +39,7 @@ export function ioError(err: unknown, op: string, path: string, what = 'IPAM sto
 }
 
 function tempPathFor(path: string): string {
-  return `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${randomHex(8)}`;
 }
 
 /** Writes all of data to fd and closes it; on failure closes it anyway and rethrows. */

@@ -4,6 +4,7 @@ import type { AttachmentInit, AttachmentPatch } from '../../ipam/attachment.ts';
 import { getAttachment, updateAttachment } from '../../ipam/ipam.ts';
 import { CniError, ErrorCode } from '../errors.ts';
 import type { Ctx } from './context.ts';
+import { isoTime } from '../../base/iso-time.ts';
 
 /**
  * Refuses a CNI_NETNS that is not a network namespace, or that is Pier's own (a DEL there would
@@ -70,7 +71,7 @@ export function saveOwnRecord(ctx: Ctx, init: AttachmentInit): void {
       ipMasq: init.ipMasq ?? false,
       bridge: init.bridge ?? '',
       bootId: ctx.deps.ipam.bootId,
-      createdAt: (ctx.deps.ipam.now?.() ?? new Date()).toISOString(),
+      createdAt: ctx.deps.ipam.now ? ctx.deps.ipam.now().toISOString() : isoTime(Date.now()),
       extra: init.extra ?? {},
     });
   });
