@@ -1,5 +1,5 @@
 // Pure builder of a network's NAT objects: base chains, sets and maps, and the chains' rules.
-import { sha256Hex } from '../base/sha256.ts';
+import { createHash } from 'node:crypto';
 import { pick } from 'zod/mini';
 import { parsePrefix, type IpFamily, type Prefix } from './addr.ts';
 import {
@@ -110,7 +110,7 @@ export function buildNetworkSetup(net: NftNetwork): NftCommand[] {
 const SETUP_MARKER = /^setup_/;
 
 function setupMarkerName(n: NetworkNames, cmds: NftCommand[]): string {
-  const hash = sha256Hex(JSON.stringify(cmds)).slice(0, 8);
+  const hash = createHash('sha256').update(JSON.stringify(cmds)).digest('hex').slice(0, 8);
   return `setup_${n.suffix}_${hash}`;
 }
 

@@ -1,5 +1,5 @@
 // Names of the nft objects Pier owns: one inet table, and per network its chains and sets.
-import { sha256Hex } from '../base/sha256.ts';
+import { createHash } from 'node:crypto';
 import { DEFAULT_TABLE, TABLE_FAMILY, type AttachmentKey, type NftElement } from './model.ts';
 
 /** nft refuses element comments longer than 128 bytes in its CLI syntax, and 1.0.6 crashes
@@ -145,5 +145,5 @@ export function attachmentComment(key: AttachmentKey): string {
 }
 
 function hash8(text: string): string {
-  return sha256Hex(text).slice(0, 8);
+  return createHash('sha256').update(text).digest('hex').slice(0, 8);
 }
