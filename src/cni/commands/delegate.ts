@@ -1,5 +1,4 @@
 // Runs a delegated IPAM plugin from CNI_PATH as the spec says: same env but CNI_COMMAND, full stdin.
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, ErrorCode } from '../errors.ts';
@@ -38,6 +37,9 @@ export function execDelegate(
   const file = findPlugin(type, cniPath);
   const childEnv = { ...env, CNI_COMMAND: command };
   for (let attempt = 0; ; attempt++) {
+    // Loaded here, not at start-up: node:child_process brings net, dgram and tty into the startup
+    // snapshot that every run deserialises, for the few networks that delegate IPAM.
+    const { spawnSync } = process.getBuiltinModule('node:child_process');
     const r = spawnSync(file, [], { env: childEnv, input: stdin, maxBuffer: 16 * 1024 * 1024, timeout: 60_000 });
     if (r.error) {
       // "text file busy": the binary is being replaced right now; the new one is a moment away.
