@@ -44,8 +44,9 @@ with --data-dir) and ${DEFAULT_STATE_DIR} (--state-dir).
 
 As a CNI plugin, a runtime runs pier with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC) and
 the network config on stdin; the reply is JSON on stdout, logs go to /var/log/pier.log
-(PIER_LOG_FILE, PIER_LOG_LEVEL, or "logFile"/"logLevel" in the config). Invoked as pier-ipam,
-the same program is an IPAM-only plugin ("ipam": {"type": "pier-ipam", ...}).
+(PIER_LOG_FILE, PIER_LOG_LEVEL, or "logFile"/"logLevel" in the config); PIER_TRACE=1 adds
+phase timings on stderr. Invoked as pier-ipam, the same program is an IPAM-only plugin
+("ipam": {"type": "pier-ipam", ...}).
 `;
 
 interface Args {
