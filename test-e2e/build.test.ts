@@ -2,7 +2,7 @@
 // is the same program. Builds it first if it is missing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,4 +49,20 @@ test('dist/pier runs alone, with an empty environment', () => {
   // env: {} is `env -i`: no PATH, so no node to fall back on; the cwd has no node_modules.
   const out = execFileSync(lone, ['--version'], { cwd: scratch, env: {}, encoding: 'utf8' });
   assert.equal(out, `pier ${PIER_VERSION}\n`);
+});
+
+test('PIER_TRACE=1: phase timings on stderr, stdout unchanged (--version and a CNI VERSION call)', () => {
+  const v = spawnSync(pier, ['--version'], { env: { PIER_TRACE: '1' }, encoding: 'utf8' });
+  assert.equal(v.status, 0);
+  assert.equal(v.stdout, `pier ${PIER_VERSION}\n`);
+  const lines = v.stderr.trimEnd().split('\n');
+  assert.match(lines[0], /^pier trace +[\d.]+ ms {2}\(\+[\d.]+\) {2}main$/);
+  assert.match(lines.at(-1) ?? '', /^pier trace +[\d.]+ ms {2}\(\+[\d.]+\) {2}done$/);
+  const times = lines.map((l) => Number(/([\d.]+) ms/.exec(l)?.[1]));
+  assert.deepEqual([...times].sort((x, y) => x - y), times, 'marks in time order');
+
+  const c = spawnSync(pier, [], { env: { CNI_COMMAND: 'VERSION', PIER_TRACE: '1' }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8' });
+  assert.equal(c.status, 0);
+  assert.equal(JSON.parse(c.stdout).cniVersion, '1.0.0');
+  assert.match(c.stderr, /pier trace .* stdin read\n/);
 });
