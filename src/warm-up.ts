@@ -6,8 +6,8 @@
 // every system call meanwhile (a native addon cannot be in a snapshot anyway), so each command
 // stops at its first kernel step.
 import { runPlugin } from './cni/plugin.ts';
-import { blockSystemCalls } from './netlink/libc.ts';
-import { createLogger } from './cni/log.ts';
+import { useFakeSystemCalls } from './netlink/libc.ts';
+import { fakeKernel } from './warm-up-kernel.ts';
 import { parseNetConf, requestedIps, requestedMac } from './cni/config.ts';
 import { parseCniArgs } from './cni/cni-args.ts';
 import { convertResult, parsePrevResult, type CniResult } from './cni/result.ts';
@@ -18,7 +18,7 @@ import { natAttachment } from './cni/commands/nat-spec.ts';
 import type { NatDriver } from './cni/commands/nat.ts';
 import { getAttachment, ipamAdd, ipamDel, type IpamDeps } from './ipam/ipam.ts';
 import { openDiskStore, type Locker } from './ipam/disk-store.ts';
-import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryStore } from './ipam/memory-store.ts';
@@ -58,44 +58,64 @@ const conf = {
   },
 };
 
-const env = {
-  CNI_COMMAND: 'ADD',
-  CNI_CONTAINERID: 'pier-warm-up',
-  // A netns that cannot exist: every command stops at its first kernel step, before any change.
-  CNI_NETNS: '/nonexistent/pier-warm-up/netns',
-  CNI_IFNAME: 'eth0',
-  CNI_PATH: '/nonexistent',
-  CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=warm',
-  PIER_LOG_LEVEL: 'error',
-  PIER_LOG_FILE: '/nonexistent/pier-warm-up/log',
-};
+/** What each warm-up plugin run replied, by command (for the warm-up's test). */
+export interface WarmUpReport {
+  replies: Record<string, string>;
+}
 
 /**
- * Runs every warm-up step; rejects if one throws where it should not (a build error). System
- * calls are refused throughout, also when this runs outside a snapshot build (its test).
+ * Runs every warm-up step; rejects if one throws where it should not (a build error). Every
+ * system call goes to the pretend kernel meanwhile, also when this runs outside a snapshot build
+ * (its test); the only files touched are in a temp directory removed at the end.
  */
-export async function warmUp(): Promise<void> {
-  blockSystemCalls(true);
+export async function warmUp(): Promise<WarmUpReport> {
+  const dir = mkdtempSync(join(tmpdir(), 'pier-warm-up-'));
+  useFakeSystemCalls(fakeKernel());
   try {
-    await steps();
+    return await steps(dir);
   } finally {
-    blockSystemCalls(false);
+    useFakeSystemCalls(undefined);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function steps(): Promise<void> {
+async function steps(dir: string): Promise<WarmUpReport> {
   const stdin = JSON.stringify(conf);
-  // The command front half: version peek, env, config, logger, CNI_ARGS, IPAM plan, the error
-  // reply. Each command stops at its first kernel step: the netns check, or libc's refusal.
+  const env = {
+    CNI_CONTAINERID: 'pier-warm-up',
+    // A plain file: the pretend kernel calls anything a netns (NS_GET_NSTYPE), and it is not
+    // the netns Pier runs in, which ADD refuses.
+    CNI_NETNS: join(dir, 'netns'),
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: '/nonexistent',
+    CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=warm',
+    PIER_LOG_LEVEL: 'debug',
+    PIER_LOG_FILE: join(dir, 'pier.log'),
+  };
+  writeFileSync(env.CNI_NETNS, '');
+
+  // The commands end to end, against the pretend kernel and a store in memory. NAT is a no-op
+  // here: its planning and encoding are warmed below, its lock and socket need the real kernel.
   const nat: NatDriver = {
     needed: () => true,
-    add: () => Promise.reject(new Error('warm-up: no NAT')),
-    del: () => Promise.reject(new Error('warm-up: no NAT')),
-  } as unknown as NatDriver;
-  const memoryIpam = (): IpamDeps => ({ openStore: () => new MemoryStore(conf.name), bootId: 'warm-up', netnsExists: () => false });
-  const runs = ['ADD', 'DEL', 'CHECK', 'VERSION'].map((command) =>
-    runPlugin({ env: { ...env, CNI_COMMAND: command }, stdin, stdout: sink }, 'pier', (log) => ({ ipam: memoryIpam(), log, nat })),
-  );
+    add: async () => {},
+    del: async () => {},
+    check: async () => [],
+    gc: async () => {},
+    status: async () => undefined,
+  };
+  const shared = new MemoryStore(conf.name);
+  const memoryIpam: IpamDeps = { openStore: () => shared, bootId: 'warm-up', netnsExists: () => true };
+  const replies: Record<string, string> = {};
+  for (const command of ['ADD', 'CHECK', 'DEL', 'DEL again', 'VERSION']) {
+    let out = '';
+    const stdout = { write: (text: string) => ((out += text), true) };
+    const cniCommand = command.split(' ')[0];
+    // CHECK gets the ADD's result as prevResult, as a runtime sends it.
+    const input = cniCommand === 'CHECK' && replies.ADD ? JSON.stringify({ ...conf, prevResult: JSON.parse(replies.ADD) }) : stdin;
+    await runPlugin({ env: { ...env, CNI_COMMAND: cniCommand }, stdin: input, stdout }, 'pier', (log) => ({ ipam: memoryIpam, log, nat }));
+    replies[command] = out;
+  }
 
   const net = parseNetConf(stdin);
   const args = parseCniArgs(env.CNI_ARGS);
@@ -114,24 +134,21 @@ async function steps(): Promise<void> {
   attachmentRecordSchema.parse(JSON.parse(JSON.stringify(record)));
   ipamDel(ipamDeps, plan.ipam, key);
 
-  // The same on the disk store, in a temp directory removed at once, locked without flock: a
-  // first ADD (a new store), a second, a DEL, with the record read back as DEL and CHECK do.
-  const dir = mkdtempSync(join(tmpdir(), 'pier-warm-up-'));
-  try {
+  // The same on the disk store (in the temp directory), locked without flock: a first ADD (a new
+  // store), a second, a DEL, with the record read back as DEL and CHECK do.
+  {
     const locker: Locker = {
       acquire: (path) => ({ fd: openSync(path, 'a+', 0o600), readOnly: false }),
       release: (fd) => closeSync(fd),
     };
     const disk: IpamDeps = { ...ipamDeps, openStore: (dataDir, network) => openDiskStore(dataDir, network, { locker }) };
-    const where = { ...plan.ipam, dataDir: dir };
+    const where = { ...plan.ipam, dataDir: join(dir, 'store') };
     for (const containerID of ['warm-up-1', 'warm-up-2']) {
       ipamAdd(disk, where, { containerID, ifname: 'eth0', hostVeth, netnsPath: env.CNI_NETNS, portMappings: net.runtimeConfig.portMappings ?? [] });
     }
     getAttachment(disk, where, { containerID: 'warm-up-1', ifname: 'eth0' });
     ipamDel(disk, where, { containerID: 'warm-up-1', ifname: 'eth0' });
     ipamDel(disk, where, { containerID: 'warm-up-3', ifname: 'eth0' });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 
   // The netlink messages of a pod's wiring, encoded and decoded as the kernel would echo them.
@@ -183,6 +200,5 @@ async function steps(): Promise<void> {
     parsePrevResult(out, v);
   }
   writeError(sink, new CniError(ErrorCode.InvalidConfig, 'warm-up', 'details'), '1.0.0');
-  createLogger({ level: 'error', file: env.PIER_LOG_FILE }).debug('warm-up');
-  await Promise.all(runs);
+  return { replies };
 }

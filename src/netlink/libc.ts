@@ -37,25 +37,34 @@ export function errnoOf(name: keyof typeof osConstants.errno): number {
 }
 
 type Fn = (...args: unknown[]) => number | bigint;
-interface Calls {
+/** The system calls Pier makes through koffi (a stand-in for the snapshot warm-up has them too). */
+export interface SystemCalls {
   socket: Fn; bind: Fn; setsockopt: Fn; sendto: Fn; recv: Fn; close: Fn; open: Fn;
   setns: Fn; flock: Fn; ioctl: Fn; unshare: Fn; mount: Fn; umount2: Fn; getsockname: Fn; _exit: Fn;
   errno: () => number;
 }
 
-let calls: Calls | undefined;
-let blocked = false;
+let calls: SystemCalls | undefined;
+let fake: SystemCalls | undefined;
 
-/** Makes every call below throw (warm-up.ts), or allows them again. */
-export function blockSystemCalls(on: boolean): void {
-  blocked = on;
+/**
+ * Sends every call below to `stand-in` instead of the kernel (the snapshot warm-up's pretend
+ * kernel, warm-up-kernel.ts), or, with undefined, to the kernel again.
+ */
+export function useFakeSystemCalls(standIn: SystemCalls | undefined): void {
+  fake = standIn;
 }
 
-function libc(): Calls {
-  // A native addon cannot be in the startup snapshot: the build's warm-up (warm-up.ts) must
-  // stop short of every system call.
-  if (blocked) throw new Error('system calls are blocked (startup snapshot warm-up)');
+/** True while the calls go to a stand-in: code that reaches the kernel another way must not. */
+export function systemCallsFaked(): boolean {
+  return fake !== undefined;
+}
+
+function libc(): SystemCalls {
+  if (fake) return fake;
   if (calls) return calls;
+  // A native addon cannot be in the startup snapshot: the build's warm-up (warm-up.ts) runs
+  // against a stand-in.
   if (startupSnapshot.isBuildingSnapshot()) throw new Error('no system calls while the startup snapshot is built');
   mark('libc: start');
   const koffi = loadKoffi();
@@ -203,7 +212,7 @@ export function umount2(path: string, flags: number): void {
  * nothing else is pending, and Node's exit (exit handlers, platform teardown) cost ~1 ms more.
  */
 export function exitNow(code: number): boolean {
-  if (!calls || blocked) return false;
+  if (!calls || fake) return false;
   calls._exit(code);
   return true;
 }

@@ -1,6 +1,7 @@
 // sysctl read/write, in Pier's netns or inside another one (net.* sysctls are per netns).
 import * as fs from 'node:fs';
 import { inNetns } from './netns.ts';
+import { systemCallsFaked } from './libc.ts';
 
 /** `['net','ipv4','conf','eth0','arp_notify']` -> its /proc/sys path; segments are checked. */
 export function sysctlPath(key: string | readonly string[]): string {
@@ -11,11 +12,15 @@ export function sysctlPath(key: string | readonly string[]): string {
   return `/proc/sys/${parts.join('/')}`;
 }
 
+// While the snapshot warm-up runs against a pretend kernel, setns does nothing: the sysctls
+// here would be the build machine's own. Reads answer 0 and writes are dropped instead.
 function readHere(path: string): string {
+  if (systemCallsFaked()) return '0';
   return fs.readFileSync(path, 'utf8').trim();
 }
 
 function writeHere(path: string, value: string): void {
+  if (systemCallsFaked()) return;
   const fd = fs.openSync(path, fs.constants.O_WRONLY);
   try {
     fs.writeSync(fd, value);
