@@ -8,7 +8,7 @@
 import type { SystemCalls } from './netlink/libc.ts';
 import { decodeMessages, encodeMessage, findAttr, nla, read, type NlMessage } from './netlink/codec.ts';
 import {
-  IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU,
+  NETLINK_ROUTE, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU,
   IFLA_ADDRESS, IFLA_OPERSTATE, IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
   NLM_F_EXCL, NLM_F_MULTI, RTM_DELLINK, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK,
   RTM_NEWROUTE, VETH_INFO_PEER,
@@ -34,6 +34,7 @@ export function fakeKernel(): SystemCalls {
   const addrs: Buffer[] = [];
   const routes: Buffer[] = [];
   const queues = new Map<number, Buffer[]>();
+  const protocols = new Map<number, number>();
   let nextFd = FIRST_FD;
   let nextIndex = 100;
   let errno = 0;
@@ -64,7 +65,7 @@ export function fakeKernel(): SystemCalls {
   };
 
   /** The replies to one request: [type, flags, payload] each, ACK or error last. */
-  const answer = (m: NlMessage): Array<[number, number, Buffer]> => {
+  const answer = (m: NlMessage, protocol: number): Array<[number, number, Buffer]> => {
     const ack = (err = 0): [number, number, Buffer] => {
       const p = Buffer.alloc(20);
       p.writeInt32LE(-err, 0);
@@ -74,6 +75,8 @@ export function fakeKernel(): SystemCalls {
     const done = (): [number, number, Buffer] => [NLMSG_DONE, NLM_F_MULTI, Buffer.alloc(4)];
     const dump = (m.flags & NLM_F_DUMP) === NLM_F_DUMP;
     const wantsAck = (m.flags & NLM_F_ACK) !== 0;
+    // nf_tables (a batch's messages): each one acknowledged, as a commit that went through.
+    if (protocol !== NETLINK_ROUTE) return wantsAck ? [ack()] : [];
     if (m.type === RTM_GETLINK || m.type === RTM_NEWLINK || m.type === RTM_DELLINK) {
       const req = decodeLinkMessage(m.payload);
       const nameAttr = findAttr(req.attrs, IFLA_IFNAME);
@@ -123,8 +126,9 @@ export function fakeKernel(): SystemCalls {
   };
 
   return {
-    socket: () => {
+    socket: (_domain, _type, protocol) => {
       queues.set(nextFd, []);
+      protocols.set(nextFd, Number(protocol));
       return nextFd++;
     },
     bind: () => 0,
@@ -137,7 +141,7 @@ export function fakeKernel(): SystemCalls {
       const q = queues.get(Number(fd));
       if (!q) return fail('EBADF');
       for (const m of decodeMessages((buf as Buffer).subarray(0, Number(len)))) {
-        for (const [type, flags, payload] of answer(m)) q.push(encodeMessage({ type, flags, seq: m.seq, pid: Number(fd), payload }));
+        for (const [type, flags, payload] of answer(m, protocols.get(Number(fd)) ?? NETLINK_ROUTE)) q.push(encodeMessage({ type, flags, seq: m.seq, pid: Number(fd), payload }));
       }
       return Number(len);
     },

@@ -29,11 +29,10 @@ import { buildAddr, buildAddrDump, decodeAddrMessage, addressFromMessage } from 
 import { buildLinkDump, buildLinkRef, buildNewBridge, buildNewVeth, buildSetBridgePort, buildSetLink, decodeLinkMessage, linkFromMessage } from './netlink/link-codec.ts';
 import { buildRoute, buildRouteDump, decodeRouteMessage, routeFromMessage } from './netlink/route-codec.ts';
 import { decodeMessages, encodeMessage } from './netlink/codec.ts';
-import { encodeBatch } from './netlink/nfnetlink-batch.ts';
+import { applyElementBatch, closeElementSocket } from './nft/netlink-apply.ts';
 import { parseCidr } from './netlink/ip-bytes.ts';
 import { buildNetworkSetup, setupMarkerOf } from './nft/build-network.ts';
 import { attachmentElements, claimsOf, opsToCommands, planAttachmentAdd, planAttachmentDel, buildDocument } from './nft/build-attachment.ts';
-import { buildElementMessages, NFNL_SUBSYS_NFTABLES } from './nft/netlink-elements.ts';
 import { toAtt, toNft } from './nft/nat-driver.ts';
 
 const sink = { write: (_text: string) => true };
@@ -74,6 +73,8 @@ export async function warmUp(): Promise<WarmUpReport> {
   try {
     return await steps(dir);
   } finally {
+    // The kept nf_tables socket is a pretend one now: it must not outlive the stand-in.
+    closeElementSocket();
     useFakeSystemCalls(undefined);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -183,9 +184,10 @@ async function steps(dir: string): Promise<WarmUpReport> {
   setupMarkerOf(setup);
   const addPlan = planAttachmentAdd(nftNet, nftAtt);
   buildDocument([...setup, ...opsToCommands(addPlan)]);
-  encodeBatch(NFNL_SUBSYS_NFTABLES, buildElementMessages(addPlan), 1, true);
+  // Sent as the fast path sends them, to the pretend kernel (the socket is closed again in warmUp).
+  applyElementBatch(addPlan);
   const els = attachmentElements(nftNet, nftAtt);
-  encodeBatch(NFNL_SUBSYS_NFTABLES, buildElementMessages(planAttachmentDel(nftNet, [...els, ...claimsOf(els)])), 1, true);
+  applyElementBatch(planAttachmentDel(nftNet, [...els, ...claimsOf(els)]));
 
   // The reply in every version, and a prevResult read back.
   const result: CniResult = {
