@@ -25,7 +25,7 @@ const dual = parseIpamConfig({ ranges: [[{ subnet: '10.22.0.0/24' }], [{ subnet:
 const key = (containerID: string) => ({ containerID, ifname: 'eth0' });
 
 type Call = { op: string; path?: string };
-const FS_OPS = ['openSync', 'readSync', 'writeSync', 'closeSync', 'renameSync', 'unlinkSync', 'linkSync', 'readFileSync', 'readdirSync', 'mkdirSync', 'chmodSync', 'statSync'] as const;
+const FS_OPS = ['openSync', 'readSync', 'writeSync', 'closeSync', 'renameSync', 'unlinkSync', 'linkSync', 'readFileSync', 'readdirSync', 'mkdirSync', 'chmodSync', 'statSync', 'ftruncateSync'] as const;
 
 /**
  * The real fs, recording every call. With `dieAt`, the process "dies" at the first call it says

@@ -9,7 +9,7 @@ import { randomHex } from '../base/random-hex.ts';
 export type Fs = Pick<
   typeof nodeFs,
   | 'openSync' | 'readSync' | 'writeSync' | 'closeSync' | 'renameSync' | 'unlinkSync' | 'linkSync'
-  | 'readFileSync' | 'readdirSync' | 'mkdirSync' | 'chmodSync' | 'statSync'
+  | 'readFileSync' | 'readdirSync' | 'mkdirSync' | 'chmodSync' | 'statSync' | 'ftruncateSync'
 >;
 
 /** Temp files start with `.` and carry `.tmp-`; whatever a crash leaves of them is garbage. */
@@ -84,12 +84,22 @@ export function writeFileAtomic(fs: Fs, path: string, data: string): void {
 }
 
 /**
- * Overwrites `path` with data in place (O_TRUNC, as host-local writes last_reserved_ip): for a
- * hint whose torn or empty content the reader tolerates. Three syscalls instead of five.
+ * Overwrites `path` with data in place: for a hint whose torn content the reader tolerates
+ * (last_reserved_ip). Written over the old content from offset 0, then cut to length, rather
+ * than opened with O_TRUNC as host-local does: on ext4, truncating a file to zero and writing it
+ * again makes the close flush its blocks (auto_da_alloc), measured at ~0.6 ms of every ADD.
+ * Four syscalls instead of five for a temp file and rename, which ext4 flushes the same way.
  */
 export function writeFileInPlace(fs: Fs, path: string, data: string): void {
   try {
-    writeAllAndClose(fs, fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT | nodeFs.constants.O_TRUNC, 0o600), data);
+    const fd = fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT, 0o600);
+    const buf = Buffer.from(data);
+    try {
+      for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off, off);
+      fs.ftruncateSync(fd, buf.length);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (err) {
     throw ioError(err, 'write', path);
   }
