@@ -8,14 +8,14 @@ import { createNftNat } from './nft/nat-driver.ts';
 import { runCli } from './cli/cli.ts';
 import { mark } from './trace.ts';
 
-/** Reads all of stdin synchronously (a plugin's stdin is a small pipe or file). */
-function readStdin(): Buffer {
+/** Reads all of stdin (or `fd`) synchronously (a plugin's stdin is a small pipe or file). */
+export function readStdin(fd = 0): Buffer {
   const chunks: Buffer[] = [];
   const buf = Buffer.alloc(65536);
   for (;;) {
     let n: number;
     try {
-      n = readSync(0, buf, 0, buf.length, null);
+      n = readSync(fd, buf, 0, buf.length, null);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') continue;
@@ -36,22 +36,26 @@ function readStdin(): Buffer {
  * reply over 128 KiB (an error naming a 70,000-character container ID twice) reached the
  * runtime cut short, as invalid JSON.
  */
-const syncStdout = {
-  write(text: string): boolean {
-    const buf = Buffer.from(text);
-    let pause: Int32Array | undefined;
-    for (let off = 0; off < buf.length; ) {
-      try {
-        off += writeSync(1, buf, off, buf.length - off);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        pause ??= new Int32Array(new SharedArrayBuffer(4));
-        Atomics.wait(pause, 0, 0, 1);
+export function syncWriter(fd: number) {
+  return {
+    write(text: string): boolean {
+      const buf = Buffer.from(text);
+      let pause: Int32Array | undefined;
+      for (let off = 0; off < buf.length; ) {
+        try {
+          off += writeSync(fd, buf, off, buf.length - off);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+          pause ??= new Int32Array(new SharedArrayBuffer(4));
+          Atomics.wait(pause, 0, 0, 1);
+        }
       }
-    }
-    return true;
-  },
-};
+      return true;
+    },
+  };
+}
+
+const syncStdout = syncWriter(1);
 
 /** Runs Pier for this process; resolves to the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {

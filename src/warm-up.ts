@@ -6,6 +6,7 @@
 // every system call meanwhile (a native addon cannot be in a snapshot anyway), so each command
 // stops at its first kernel step.
 import { runPlugin } from './cni/plugin.ts';
+import { readStdin, syncWriter } from './main.ts';
 import { useFakeSystemCalls } from './netlink/libc.ts';
 import { fakeKernel } from './warm-up-kernel.ts';
 import { parseNetConf, requestedIps, requestedMac } from './cni/config.ts';
@@ -94,6 +95,16 @@ async function steps(dir: string): Promise<WarmUpReport> {
     PIER_LOG_FILE: join(dir, 'pier.log'),
   };
   writeFileSync(env.CNI_NETNS, '');
+  // How main() reads stdin and writes the reply, on a file of the temp directory.
+  const io = join(dir, 'io');
+  writeFileSync(io, stdin);
+  const ioFd = openSync(io, 'r+');
+  try {
+    if (readStdin(ioFd).toString() !== stdin) throw new Error('warm-up: readStdin');
+    syncWriter(ioFd).write('{}\n');
+  } finally {
+    closeSync(ioFd);
+  }
 
   // The commands end to end, against the pretend kernel and a store in memory. NAT is a no-op
   // here: its planning and encoding are warmed below, its lock and socket need the real kernel.
