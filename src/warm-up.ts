@@ -26,12 +26,7 @@ import { MemoryStore } from './ipam/memory-store.ts';
 import { attachmentRecordSchema } from './ipam/attachment.ts';
 import { randomHostVethName } from './bridge/veth.ts';
 import { networkOf } from './bridge/subnet.ts';
-import { buildAddr, buildAddrDump, decodeAddrMessage, addressFromMessage } from './netlink/addr-codec.ts';
-import { buildLinkDump, buildLinkRef, buildNewBridge, buildNewVeth, buildSetBridgePort, buildSetLink, decodeLinkMessage, linkFromMessage } from './netlink/link-codec.ts';
-import { buildRoute, buildRouteDump, decodeRouteMessage, routeFromMessage } from './netlink/route-codec.ts';
-import { decodeMessages, encodeMessage } from './netlink/codec.ts';
 import { applyElementBatch, closeElementSocket } from './nft/netlink-apply.ts';
-import { parseCidr } from './netlink/ip-bytes.ts';
 import { buildNetworkSetup, setupMarkerOf } from './nft/build-network.ts';
 import { attachmentElements, claimsOf, opsToCommands, planAttachmentAdd, planAttachmentDel, buildDocument } from './nft/build-attachment.ts';
 import { toAtt, toNft } from './nft/nat-driver.ts';
@@ -161,29 +156,6 @@ async function steps(dir: string): Promise<WarmUpReport> {
     getAttachment(disk, where, { containerID: 'warm-up-1', ifname: 'eth0' });
     ipamDel(disk, where, { containerID: 'warm-up-1', ifname: 'eth0' });
     ipamDel(disk, where, { containerID: 'warm-up-3', ifname: 'eth0' });
-  }
-
-  // The netlink messages of a pod's wiring, encoded and decoded as the kernel would echo them.
-  const msgs = [
-    buildNewBridge({ name: net.bridge, mtu: 1500 }),
-    buildNewVeth({ name: 'eth0', mtu: 1500, peer: { name: hostVeth, netnsFd: 3 } }),
-    buildSetLink({ index: 7, up: true, master: 3 }),
-    buildSetBridgePort({ index: 7, hairpin: true, isolated: false }),
-    buildLinkRef({ name: 'eth0' }),
-    buildLinkDump({ master: 3 }),
-  ];
-  for (const payload of msgs) {
-    const [m] = decodeMessages(encodeMessage({ type: 16, flags: 1, seq: 1, pid: 0, payload }));
-    linkFromMessage(decodeLinkMessage(m.payload));
-  }
-  for (const ip of ipam.ips) {
-    const cidr = parseCidr(ip.address);
-    const a = buildAddr({ index: 7, cidr: ip.address });
-    addressFromMessage(decodeAddrMessage(a));
-    buildAddrDump({ family: cidr.family, index: 7 });
-    const r = buildRoute({ dst: networkOf(ip.address), gw: ip.gateway, oif: 7 });
-    routeFromMessage(decodeRouteMessage(r));
-    buildRouteDump({ family: cidr.family });
   }
 
   // NAT: the network's setup and marker, the attachment's element batch for ADD and DEL.
