@@ -26,7 +26,7 @@ const COMMANDS: Record<string, { usage: string; about: string }> = {
   check: { usage: 'pier check NAME', about: 'CNI CHECK: is everything `up` made still there?' },
   ls: { usage: 'pier ls [--json] [--data-dir DIR]', about: 'list attachments: netns or container, ifname, addresses, host veth, ports, age' },
   explain: { usage: 'pier explain NAME', about: 'the ip, sysctl and nft commands equivalent to what Pier did for NAME' },
-  doctor: { usage: 'pier doctor [-c CONF] [--conf-dir DIR]', about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers' },
+  doctor: { usage: 'pier doctor [-c CONF] [--conf-dir DIR]', about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers, what container runtimes pass to plugins' },
   status: { usage: 'pier status [-c CONF] [--data-dir DIR]', about: 'CNI STATUS for the network: ready for ADD?' },
   gc: { usage: 'pier gc [-c CONF] [--data-dir DIR]', about: 'CNI GC with the live attachments (netns still there) as the valid list' },
   resync: { usage: 'pier resync [--data-dir DIR] [--table T] [--prune]', about: 'rebuild Pier\'s nftables table from the store (after `nft flush ruleset`); --prune also drops entries no attachment owns' },

@@ -1,6 +1,6 @@
 // `pier doctor`: checks the host and says, in plain words with a fix for each, what is
 // missing or risky for Pier's networks.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as nl from '../netlink/index.ts';
 import { listAttachments } from '../ipam/ipam.ts';
 import { nftAvailable } from '../nft/runner.ts';
@@ -49,6 +49,8 @@ export async function doctor(input: DoctorInput): Promise<Finding[]> {
     }
   }
 
+  out.push(...runtimeEnvFindings(readRuntimeProcesses()));
+
   const sock = nl.NetlinkSocket.open();
   try {
     const links = nl.listLinks(sock);
@@ -76,6 +78,77 @@ export async function doctor(input: DoctorInput): Promise<Finding[]> {
     }
   } finally {
     sock.close();
+  }
+  return out;
+}
+
+/** Container runtimes that run CNI plugins, which inherit the runtime's environment. */
+const RUNTIMES = new Set(['containerd', 'crio', 'kubelet', 'podman']);
+
+export interface RuntimeProcess {
+  pid: number;
+  name: string;
+  /** Its environment, or undefined when it could not be read (not root). */
+  env?: Map<string, string>;
+}
+
+/** The running container runtimes and their environments, from /proc. */
+export function readRuntimeProcesses(proc = '/proc'): RuntimeProcess[] {
+  const out: RuntimeProcess[] = [];
+  for (const entry of readdirSync(proc)) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    let name: string;
+    try {
+      name = readFileSync(`${proc}/${entry}/comm`, 'utf8').trim();
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (!RUNTIMES.has(name)) continue;
+    let env: Map<string, string> | undefined;
+    try {
+      env = new Map(
+        readFileSync(`${proc}/${entry}/environ`, 'utf8')
+          .split('\0')
+          .filter((kv) => kv.includes('='))
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)] as [string, string]),
+      );
+    } catch {
+      env = undefined;
+    }
+    out.push({ pid: Number(entry), name, env });
+  }
+  return out;
+}
+
+/**
+ * What the runtimes' environments do to Pier: plugins inherit it (libcni appends the CNI
+ * variables to it), and Node acts on two variables at every start, before Pier's code runs.
+ */
+export function runtimeEnvFindings(procs: RuntimeProcess[]): Finding[] {
+  const out: Finding[] = [];
+  for (const p of procs) {
+    const who = `${p.name} (pid ${p.pid})`;
+    if (!p.env) {
+      out.push({ level: 'warn', what: `could not read the environment of ${who}`, fix: 'run pier doctor as root' });
+      continue;
+    }
+    const options = p.env.get('NODE_OPTIONS');
+    const certs = p.env.get('NODE_EXTRA_CA_CERTS');
+    if (options) {
+      out.push({
+        level: 'warn',
+        what: `${who} passes NODE_OPTIONS=${JSON.stringify(options)} to the plugins it runs: Node applies it to Pier too, a V8 flag there (e.g. --max-old-space-size) stops Pier from starting, and --require loads code into it`,
+        fix: `remove NODE_OPTIONS from ${p.name}'s environment (systemctl edit ${p.name}) and set it only for the programs that need it`,
+      });
+    }
+    if (certs) {
+      out.push({
+        level: 'warn',
+        what: `${who} passes NODE_EXTRA_CA_CERTS to the plugins it runs: Node reads that bundle at every start, ~30 ms per Pier call, and Pier needs no certificates`,
+        fix: `remove NODE_EXTRA_CA_CERTS from ${p.name}'s environment (systemctl edit ${p.name})`,
+      });
+    }
+    if (!options && !certs) out.push({ level: 'ok', what: `${who} passes no NODE_OPTIONS or NODE_EXTRA_CA_CERTS to plugins` });
   }
   return out;
 }
