@@ -4,22 +4,13 @@ import { errnoOf } from '../netlink/libc.ts';
 import { IFA_F_NODAD } from '../netlink/constants.ts';
 import { parseCidr } from '../netlink/ip-bytes.ts';
 import { networkOf } from './subnet.ts';
-
-export interface PodRoute {
-  dst: string;
-  gw?: string;
-  mtu?: number;
-  advmss?: number;
-  priority?: number;
-  table?: number;
-  scope?: number;
-}
+import type { CniRoute } from '../base/route.ts';
 
 export interface PodConfig {
   ifname: string;
   /** `ip/prefix` for each address. */
   addresses: string[];
-  routes: PodRoute[];
+  routes: CniRoute[];
   /** Keep IPv6 duplicate address detection (costs ~2 s per address); off by default. */
   enableDad: boolean;
 }

@@ -3,7 +3,8 @@ import { closeSync } from 'node:fs';
 import * as nl from '../netlink/index.ts';
 import { parseCidr } from '../netlink/ip-bytes.ts';
 import { ensureBridge, ensureGatewayAddress, enableForwarding } from './bridge.ts';
-import { applyPodSysctls, configurePodInterface, missingPodState, type PodRoute } from './pod.ts';
+import { applyPodSysctls, configurePodInterface, missingPodState } from './pod.ts';
+import type { CniRoute } from '../base/route.ts';
 import { attachHostVeth, createPodVeth, isPair } from './veth.ts';
 import type { UndoStack } from './undo.ts';
 
@@ -25,7 +26,7 @@ export interface WireSpec {
   forceAddress: boolean;
   /** The pod's addresses with their gateways. */
   ips: Array<{ address: string; gateway?: string }>;
-  routes: PodRoute[];
+  routes: CniRoute[];
   /** The host end's name, chosen (and recorded) by the caller; another one is taken on a clash. */
   hostVeth?: string;
 }
@@ -55,7 +56,7 @@ export class Handles {
 }
 
 /** The routes the pod gets: the IPAM's, with a missing gateway filled in from its family's IP. */
-export function podRoutes(spec: Pick<WireSpec, 'ips' | 'routes'>): PodRoute[] {
+export function podRoutes(spec: Pick<WireSpec, 'ips' | 'routes'>): CniRoute[] {
   const gwOf = (family: 4 | 6) => spec.ips.find((i) => parseCidr(i.address).family === family && i.gateway)?.gateway;
   return spec.routes.map((r) => (r.gw ? r : { ...r, ...(gwOf(parseCidr(r.dst).family) && { gw: gwOf(parseCidr(r.dst).family) }) }));
 }

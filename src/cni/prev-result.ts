@@ -6,7 +6,8 @@ import {
 import '../zod-config.ts';
 import { ipFamily, isCidr } from './addresses.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import type { CniResult, ResultDns, ResultInterface, ResultIp, ResultRoute } from './result.ts';
+import type { CniResult, ResultDns, ResultInterface, ResultIp } from './result.ts';
+import type { CniRoute } from '../base/route.ts';
 import { compareVersions, isSupportedVersion } from './versions.ts';
 import { describeIssues } from './zod-details.ts';
 
@@ -100,18 +101,18 @@ function fromCurrent(parsed: output<typeof currentSchema>): CniResult {
     );
   }
   if (parsed.ips) result.ips = parsed.ips.map((ip) => pick<ResultIp>(ip, ['address', 'gateway', 'interface']));
-  if (parsed.routes) result.routes = parsed.routes.map((r) => pick<ResultRoute>(r, ROUTE_KEYS));
+  if (parsed.routes) result.routes = parsed.routes.map((r) => pick<CniRoute>(r, ROUTE_KEYS));
   return finish(result, parsed.dns);
 }
 
 function fromLegacy(parsed: output<typeof legacySchema>): CniResult {
   const result: CniResult = {};
   const ips: ResultIp[] = [];
-  const routes: ResultRoute[] = [];
+  const routes: CniRoute[] = [];
   for (const config of [parsed.ip4, parsed.ip6]) {
     if (!config) continue;
     ips.push(pick<ResultIp>({ address: config.ip, gateway: config.gateway }, ['address', 'gateway']));
-    for (const r of config.routes ?? []) routes.push(pick<ResultRoute>(r, ROUTE_KEYS));
+    for (const r of config.routes ?? []) routes.push(pick<CniRoute>(r, ROUTE_KEYS));
   }
   if (ips.length) result.ips = ips;
   if (routes.length) result.routes = routes;

@@ -2,6 +2,7 @@
 import { ipFamily, parseCidr } from './addresses.ts';
 import { CniError, ErrorCode } from './errors.ts';
 import { assertSupportedVersion, compareVersions } from './versions.ts';
+import type { CniRoute } from '../base/route.ts';
 
 export interface ResultInterface {
   name: string;
@@ -24,17 +25,6 @@ export interface ResultIp {
   interface?: number;
 }
 
-export interface ResultRoute {
-  dst: string;
-  gw?: string;
-  /** mtu, advmss, priority, table and scope are 1.1.0 only. */
-  mtu?: number;
-  advmss?: number;
-  priority?: number;
-  table?: number;
-  scope?: number;
-}
-
 export interface ResultDns {
   nameservers?: string[];
   domain?: string;
@@ -46,7 +36,7 @@ export interface ResultDns {
 export interface CniResult {
   interfaces?: ResultInterface[];
   ips?: ResultIp[];
-  routes?: ResultRoute[];
+  routes?: CniRoute[];
   dns?: ResultDns;
 }
 
@@ -88,7 +78,7 @@ function buildInterface(iface: ResultInterface, v11: boolean): Record<string, un
   return out;
 }
 
-function buildRoute(route: ResultRoute, v11: boolean): Record<string, unknown> {
+function buildRoute(route: CniRoute, v11: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = { dst: route.dst };
   putString(out, 'gw', route.gw);
   if (v11) {

@@ -6,6 +6,7 @@ import {
   type Cidr, type Family, type Ip, addIp, bitsOf, contains, formatCidr, formatIp, hasHostBits,
   lastOf, networkOf, parseCidr, parseIp, sameIp,
 } from './ip-math.ts';
+import type { CniRoute } from '../base/route.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/pier/networks';
 
@@ -25,23 +26,13 @@ export interface IpRange {
 /** Ranges one address is taken from; all of one family. */
 export type RangeSet = IpRange[];
 
-export interface Route {
-  dst: string;
-  gw?: string;
-  mtu?: number;
-  advmss?: number;
-  priority?: number;
-  table?: number;
-  scope?: number;
-}
-
 export interface IpamConfig {
   /** `ipam.type` as given (Pier's own, or `host-local` for drop-in configs). */
   type?: string;
   /** The network name; the store lives at `<dataDir>/<network>`. */
   network: string;
   ranges: RangeSet[];
-  routes: Route[];
+  routes: CniRoute[];
   dataDir: string;
   /** Read at ADD time (a missing file must not break DEL). */
   resolvConf?: string;
@@ -219,10 +210,10 @@ function checkOverlaps(sets: RangeSet[], legacy: boolean): void {
   }
 }
 
-function canonicalRoute(r: Infer<typeof routeShape>, path: Path): Route {
+function canonicalRoute(r: Infer<typeof routeShape>, path: Path): CniRoute {
   const dst = parseCidr(r.dst);
   if (!dst) throw invalid([...path, 'dst'], r.dst, 'is not an ip/prefix');
-  const route: Route = { ...r, dst: formatCidr({ ip: networkOf(dst), prefix: dst.prefix }) };
+  const route: CniRoute = { ...r, dst: formatCidr({ ip: networkOf(dst), prefix: dst.prefix }) };
   if (r.gw !== undefined) {
     const gw = parseIp(r.gw);
     if (!gw) throw invalid([...path, 'gw'], r.gw, 'is not an IP address');

@@ -6,7 +6,8 @@ import {
   type AttachmentInit, type AttachmentKey, type AttachmentPatch, type AttachmentRecord, keyText,
   validateAttachmentKey,
 } from './attachment.ts';
-import { type IpamConfig, type Route, NAME_PATTERN } from './config.ts';
+import { type IpamConfig, NAME_PATTERN } from './config.ts';
+import type { CniRoute } from '../base/route.ts';
 import { DiskStore, openDiskStore } from './disk-store.ts';
 import { errnoCode, ioError } from './fs-atomic.ts';
 import { type Dns, readResolvConf } from './resolv-conf.ts';
@@ -25,7 +26,7 @@ export interface IpamDeps {
 /** The IPAM part of a CNI 1.1 result: no `interfaces`, no `ips[].interface`. */
 export interface IpamResult {
   ips: { address: string; gateway?: string }[];
-  routes: Route[];
+  routes: CniRoute[];
   dns: Dns;
 }
 

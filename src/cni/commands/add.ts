@@ -8,7 +8,8 @@ import { Handles, wirePod, type WireSpec } from '../../bridge/wire.ts';
 import { randomHostVethName } from '../../bridge/veth.ts';
 import { ipamDel } from '../../ipam/ipam.ts';
 import { CniError, ErrorCode, toCniError } from '../errors.ts';
-import { convertResult, type CniResult, type ResultRoute } from '../result.ts';
+import { convertResult, type CniResult } from '../result.ts';
+import type { CniRoute } from '../../base/route.ts';
 import { requestedIps, requestedMac } from '../config.ts';
 import type { AttachEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
@@ -68,7 +69,7 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
       undo.push('attachment record', () => void ipamDel(deps.ipam, ctx.records, key));
     }
 
-    const routes: ResultRoute[] = [...ipam.routes];
+    const routes: CniRoute[] = [...ipam.routes];
     if (conf.isDefaultGateway) {
       for (const ip of ipam.ips) {
         if (!ip.gateway) continue;

@@ -1,7 +1,8 @@
 // The IPAM half of each command: Pier's own (in-process) or a delegated plugin from CNI_PATH,
 // behind one small interface.
 import { CniError, ErrorCode } from '../errors.ts';
-import { parsePrevResult, type CniResult, type ResultRoute } from '../result.ts';
+import { parsePrevResult, type CniResult } from '../result.ts';
+import type { CniRoute } from '../../base/route.ts';
 import type { Ctx } from './context.ts';
 import { execDelegate } from './delegate.ts';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../../ipam/ipam.ts';
@@ -10,7 +11,7 @@ import type { AttachmentInit } from '../../ipam/attachment.ts';
 /** What IPAM hands the main plugin on ADD. */
 export interface IpamOutcome {
   ips: Array<{ address: string; gateway?: string }>;
-  routes: ResultRoute[];
+  routes: CniRoute[];
   dns: CniResult['dns'];
 }
 
