@@ -157,5 +157,3 @@ export const RTMSG_LEN = 12;
 
 export const RTEXT_FILTER_VF = 1;
 export const RTEXT_FILTER_SKIP_STATS = 1 << 3;
-
-export const CLONE_NEWNET = 0x40000000;

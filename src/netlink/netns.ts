@@ -2,9 +2,8 @@
 // there, and create or delete named namespaces under /run/netns without the `ip` binary.
 import * as fs from 'node:fs';
 import * as libc from './libc.ts';
-import { SysError } from './libc.ts';
+import { CLONE_NEWNET, SysError } from './libc.ts';
 import { NetlinkSocket } from './socket.ts';
-import { CLONE_NEWNET } from './constants.ts';
 
 export const NETNS_RUN_DIR = '/run/netns';
 /** This thread's netns. The main JS thread is the thread group leader, so /proc/self is it. */
