@@ -108,17 +108,22 @@ export function keptCopy(bytes: Buffer, sha256: string, keptDir = KEPT_DIR): str
     }
     fs.mkdirSync(keptDir, { recursive: true, mode: 0o700 });
     if (!ownDir(keptDir, uid) || !ownDir(parent, uid)) return undefined;
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      fs.writeFileSync(tmp, bytes, { mode: 0o500, flag: 'wx' });
-      fs.renameSync(tmp, file);
-    } catch {
-      fs.rmSync(tmp, { force: true });
-      return undefined;
-    }
+    placeReadOnly(file, bytes);
     return file;
   } catch {
     return undefined;
+  }
+}
+
+/** Writes `file` (mode 0500) whole or not at all: a temp file beside it, renamed into place. */
+function placeReadOnly(file: string, bytes: Buffer): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, bytes, { mode: 0o500, flag: 'wx' });
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
 }
 
@@ -147,11 +152,8 @@ function openAnonymous(bytes: Buffer): number | undefined {
 function writeContentAddressed(bytes: Buffer): string {
   const dir = '/var/lib/pier/native';
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
   const uid = process.getuid?.() ?? 0;
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
-    throw new Error(`${dir} must be a directory owned by uid ${uid} and not group/world-writable`);
-  }
+  if (!ownDir(dir, uid)) throw new Error(`${dir} must be a directory owned by uid ${uid} and not group/world-writable`);
   const sum = createHash('sha256').update(bytes).digest('hex');
   const file = `${dir}/koffi-${sum.slice(0, 32)}.node`;
   let ok = false;
@@ -160,10 +162,6 @@ function writeContentAddressed(bytes: Buffer): string {
   } catch {
     ok = false;
   }
-  if (!ok) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, bytes, { mode: 0o500, flag: 'wx' });
-    fs.renameSync(tmp, file);
-  }
+  if (!ok) placeReadOnly(file, bytes);
   return file;
 }
