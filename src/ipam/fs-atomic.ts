@@ -42,11 +42,15 @@ function tempPathFor(path: string): string {
   return `${dirname(path)}/.${basename(path)}.tmp-${process.pid}-${randomHex(8)}`;
 }
 
-/** Writes all of data to fd and closes it; on failure closes it anyway and rethrows. */
-function writeAllAndClose(fs: Fs, fd: number, data: string): void {
+/**
+ * Writes all of data to fd (from its current offset: 0 for a fresh fd) and closes it; with
+ * `cut`, cuts the file to the data's length first. On failure closes it anyway and rethrows.
+ */
+function writeAllAndClose(fs: Fs, fd: number, data: string, cut = false): void {
   try {
     const buf = Buffer.from(data);
     for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+    if (cut) fs.ftruncateSync(fd, buf.length);
   } catch (err) {
     ignore(() => fs.closeSync(fd));
     throw err;
@@ -92,14 +96,7 @@ export function writeFileAtomic(fs: Fs, path: string, data: string): void {
  */
 export function writeFileInPlace(fs: Fs, path: string, data: string): void {
   try {
-    const fd = fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT, 0o600);
-    const buf = Buffer.from(data);
-    try {
-      for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off, off);
-      fs.ftruncateSync(fd, buf.length);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeAllAndClose(fs, fs.openSync(path, nodeFs.constants.O_WRONLY | nodeFs.constants.O_CREAT, 0o600), data, true);
   } catch (err) {
     throw ioError(err, 'write', path);
   }
