@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds } from './cni-harness.ts';
+import { TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds, ok } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
 const worlds = new Worlds();
@@ -24,11 +24,6 @@ after(() => {
   }
   worlds.cleanupAll();
 });
-
-function ok(r: CniReply, what: string): any {
-  assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
-  return r.json;
-}
 
 /** Runs the plugin as a child process; resolves with its reply when it exits. */
 function spawnCall(w: TestWorld, call: CniCall, stdin: unknown): { pid: number; done: Promise<CniReply & { signal: NodeJS.Signals | null }> } {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { REFERENCE_PLUGINS, ROOT, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
+import { REFERENCE_PLUGINS, ROOT, TestWorld, ensureBuilt, type CniReply, Worlds, ok } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
 // CI lays shared/ beside the clone.
@@ -31,11 +31,6 @@ before(() => {
   assert.ok(existsSync(FIXTURES), `fixtures at ${FIXTURES}`);
 });
 after(() => worlds.cleanupAll());
-
-function ok(r: CniReply, what: string): any {
-  assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
-  return r.json;
-}
 
 /** The JSON's shape: objects by sorted keys, arrays by length and element shapes, leaves by type. */
 function shape(x: unknown): unknown {

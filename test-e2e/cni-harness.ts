@@ -1,5 +1,6 @@
 // Runs the built dist/pier exactly as a runtime does (env + stdin), inside a throwaway netns
 // that plays the host, so no test ever touches this machine's own interfaces or ruleset.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,4 +146,17 @@ export class Worlds {
   cleanupAll(): void {
     for (const w of this.list) w.cleanup.runAll();
   }
+}
+
+/** Asserts the call succeeded; returns its JSON reply. */
+export function ok(r: CniReply, what: string): any {
+  assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
+  return r.json;
+}
+
+/** Asserts the call failed with CNI error `code`; returns its JSON reply. */
+export function fails(r: CniReply, code: number, what: string): any {
+  assert.notEqual(r.status, 0, `${what} should fail but printed ${r.stdout}`);
+  assert.equal(r.json?.code, code, `${what}: expected code ${code}, got ${r.stdout}`);
+  return r.json;
 }

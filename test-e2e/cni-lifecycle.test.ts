@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PIER, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
+import { PIER, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
 import { inNs, ipJson, ping } from './helpers.ts';
 
 const VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -27,17 +27,6 @@ const atLeast = (v: string, min: string) => {
   for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
   return true;
 };
-
-function ok(r: CniReply, what: string): any {
-  assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
-  return r.json;
-}
-
-function fails(r: CniReply, code: number, what: string): any {
-  assert.notEqual(r.status, 0, `${what} should fail but printed ${r.stdout}`);
-  assert.equal(r.json?.code, code, `${what}: expected code ${code}, got ${r.stdout}`);
-  return r.json;
-}
 
 /** The links enslaved to the world's bridge (none when the bridge does not exist). */
 function bridgePorts(w: TestWorld, bridge = `${w.prefix}br`): any[] {

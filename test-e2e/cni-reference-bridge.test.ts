@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
+import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, Worlds, ok } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
 const BRIDGE = join(REFERENCE_PLUGINS, 'bridge');
@@ -25,11 +25,6 @@ before(() => {
   assert.ok(existsSync(join(PIER, '..', 'pier-ipam')), 'dist/pier-ipam exists');
 });
 after(() => worlds.cleanupAll());
-
-function ok(r: CniReply, what: string): any {
-  assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
-  return r.json;
-}
 
 /** IP files (reservations) in a host-local style store directory. */
 function reservations(dir: string): string[] {

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { PIER, TestWorld, ensureBuilt, type CniReply, Worlds } from './cni-harness.ts';
+import { PIER, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
 import { inNs, ipJson } from './helpers.ts';
 
 const worlds = new Worlds();
@@ -16,17 +16,6 @@ const newWorld = (): TestWorld => worlds.make();
 
 before(() => ensureBuilt());
 after(() => worlds.cleanupAll());
-
-function ok(r: CniReply, what: string): any {
-  assert.equal(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
-  return r.json;
-}
-
-function fails(r: CniReply, code: number, what: string): any {
-  assert.notEqual(r.status, 0, `${what} should fail but printed ${r.stdout}`);
-  assert.equal(r.json?.code, code, `${what}: expected code ${code}, got ${r.stdout}`);
-  return r.json;
-}
 
 function linkIn(ns: string, name: string): any | undefined {
   return ipJson(ns, '-d', 'link', 'show').find((l: any) => l.ifname === name);
