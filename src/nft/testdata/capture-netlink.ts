@@ -2,7 +2,6 @@
 // fixtures, the expected bytes of netlink-elements.test.ts. Run as root:
 // `node --import tsx src/nft/testdata/capture-netlink.ts`. Works in a throwaway netns
 // (unshare -n), and reads nft's sendmsg(2) data with `strace -e write=...`.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,16 +12,11 @@ import { attachmentElements, buildAttachmentAdd, buildAttachmentDel, buildDocume
 import { applyTransaction } from '../runner.ts';
 import type { NftCommand } from '../expr.ts';
 import { FIXTURE_NET, FIXTURE_ATTACHMENTS } from './fixtures.ts';
+import { runInThrowawayNetns } from './in-netns.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-if (process.env.PIER_CAPTURE_IN_NETNS !== '1') {
-  const r = spawnSync('unshare', ['-n', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url)], {
-    stdio: 'inherit',
-    env: { ...process.env, PIER_CAPTURE_IN_NETNS: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+runInThrowawayNetns(import.meta.url);
 
 const dir = mkdtempSync(join(tmpdir(), 'pier-capture-'));
 

@@ -1,7 +1,6 @@
 // Regenerates the fixtures in this directory from the real nft: run as root with
 // `node --import tsx src/nft/testdata/capture.ts`. It works in a throwaway network namespace
 // (unshare -n), so it can use the real table name `pier` without touching the host.
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -9,16 +8,11 @@ import { buildNetworkSetup } from '../build-network.ts';
 import { buildAttachmentAdd, buildDocument } from '../build-attachment.ts';
 import { applyTransaction, listChains, listTable } from '../runner.ts';
 import { FIXTURE_NET, FIXTURE_ATTACHMENTS } from './fixtures.ts';
+import { runInThrowawayNetns } from './in-netns.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-if (process.env.PIER_CAPTURE_IN_NETNS !== '1') {
-  const r = spawnSync('unshare', ['-n', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url)], {
-    stdio: 'inherit',
-    env: { ...process.env, PIER_CAPTURE_IN_NETNS: '1' },
-  });
-  process.exit(r.status ?? 1);
-}
+runInThrowawayNetns(import.meta.url);
 
 await applyTransaction(buildDocument([
   ...buildNetworkSetup(FIXTURE_NET),
