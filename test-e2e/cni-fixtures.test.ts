@@ -1,4 +1,4 @@
-// Replays the requests containerd 1.6 and podman 4.3 really sent (shared/fixtures/runtime-
+// Replays the requests containerd 1.6 and podman 4.3 really sent (src/cni/testdata/runtime-
 // requests) against dist/pier, adapted to a TestWorld: `type` becomes pier, host-local becomes
 // pier-ipam with the world's data dir, bridge, subnet, nft table and pod netns are the world's;
 // everything else (capitalised containerd keys, CNI_ARGS, podman's IP=/MAC= and aliases) is
@@ -6,12 +6,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { REFERENCE_PLUGINS, ROOT, TestWorld, ensureBuilt, type CniReply, Worlds, ok } from './cni-harness.ts';
+import { join } from 'node:path';
+import { RUNTIME_REQUESTS_DIR } from '../src/cni/testdata/runtime-requests.ts';
+import { REFERENCE_PLUGINS, TestWorld, ensureBuilt, type CniReply, Worlds, ok } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
-// CI lays shared/ beside the clone.
-const FIXTURES = resolve(ROOT, '../shared/fixtures/runtime-requests');
+const FIXTURES = RUNTIME_REQUESTS_DIR;
 
 interface Fixture {
   call: string;

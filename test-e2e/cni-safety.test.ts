@@ -226,7 +226,7 @@ describe('CNI_NETNS that must not be acted on', () => {
 describe('invalid requests write nothing', () => {
   type Case = { what: string; env?: Record<string, string>; containerId?: string; ifname?: string; netns?: string };
   const cases: Case[] = [
-    { what: 'container id with ../', containerId: '../../etc/x' },
+    { what: 'container id with ../', containerId: '../../etc/x' }, // check-test-paths: hostile input
     { what: 'container id starting with .', containerId: '.hidden' },
     { what: 'empty container id', containerId: '' },
     { what: 'ifname longer than 15 bytes', ifname: 'eth0123456789abc' },

@@ -76,7 +76,7 @@ describe(`hostile input: ${CASES} generated cases against dist/pier`, () => {
 
   // ---- the generator ----
   const CONTROL = ['\x01', '\x07', '\x1b[2J', '\r', '\n', '\t', '\x7f', '\u202e', '\u0085', '\ud83d\ude00', '\uffff'];
-  const TRAVERSAL = ['..', '../..', '../../etc/passwd', '/etc/passwd', './x', 'a/../../b', '%2e%2e%2f', '..\\..\\x', '~root'];
+  const TRAVERSAL = ['..', '../..', '../../etc/passwd', '/etc/passwd', './x', 'a/../../b', '%2e%2e%2f', '..\\..\\x', '~root']; // check-test-paths: hostile input
   const str = (r: Prng): string => {
     switch (r.int(8)) {
       case 0: return r.pick(TRAVERSAL);

@@ -1,14 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { runtimeRequest, runtimeRequestNames } from './testdata/runtime-requests.ts';
 import { parseCniArgs } from './cni-args.ts';
 import { MAX_CONFIG_BYTES, type NetConf, parseNetConf, peekCniVersion, requestedIps, requestedMac } from './config.ts';
 import { CniError } from './errors.ts';
 
-const FIXTURES = new URL('../../../shared/fixtures/runtime-requests/', import.meta.url);
-function fixture(name: string) {
-  return JSON.parse(readFileSync(new URL(`${name}.json`, FIXTURES), 'utf8'));
-}
+const fixture = runtimeRequest;
 
 const BASE = { cniVersion: '1.1.0', name: 'pier', type: 'pier' };
 function parse(extra: Record<string, unknown>): NetConf {
@@ -27,10 +24,10 @@ function refusal(stdin: string | Record<string, unknown>): CniError {
 
 describe('parseNetConf', () => {
   it('parses the stdin of every captured ADD, DEL and chained call', () => {
-    const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json') && !f.includes('VERSION'));
+    const files = runtimeRequestNames().filter((f) => !f.includes('VERSION'));
     assert.ok(files.length >= 28);
     for (const file of files) {
-      const { stdin } = JSON.parse(readFileSync(new URL(file, FIXTURES), 'utf8'));
+      const { stdin } = runtimeRequest(file);
       const conf = parseNetConf(JSON.stringify(stdin));
       assert.equal(conf.name, stdin.name, file);
       assert.equal(conf.cniVersion, stdin.cniVersion, file);

@@ -1,10 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { runtimeRequest, runtimeRequestNames } from './testdata/runtime-requests.ts';
 import { CniError } from './errors.ts';
 import { checkInterfaceName, parseCniEnv } from './env.ts';
 
-const FIXTURES = new URL('../../../shared/fixtures/runtime-requests/', import.meta.url);
 
 const ADD = {
   CNI_COMMAND: 'ADD',
@@ -117,10 +116,10 @@ describe('parseCniEnv', () => {
   });
 
   it('accepts the environment of every captured runtime call', () => {
-    const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
+    const files = runtimeRequestNames();
     assert.ok(files.length >= 30);
     for (const file of files) {
-      const { env } = JSON.parse(readFileSync(new URL(file, FIXTURES), 'utf8'));
+      const { env } = runtimeRequest(file);
       const parsed = parseCniEnv(env);
       assert.equal(parsed.command, env.CNI_COMMAND, file);
       if (parsed.command === 'DEL') assert.equal(parsed.netns, env.CNI_NETNS || undefined, file);

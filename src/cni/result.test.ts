@@ -1,14 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { runtimeRequest } from './testdata/runtime-requests.ts';
 import { CniError } from './errors.ts';
 import { type CniResult, convertResult, parsePrevResult } from './result.ts';
 import { SUPPORTED_VERSIONS } from './versions.ts';
 
-const FIXTURES = new URL('../../../shared/fixtures/runtime-requests/', import.meta.url);
-function fixture(name: string) {
-  return JSON.parse(readFileSync(new URL(`${name}.json`, FIXTURES), 'utf8'));
-}
+const fixture = runtimeRequest;
 
 /** The fixtures were stored with sorted keys and one-space indent: render ours the same way. */
 function sortedJson(value: unknown): string {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { runtimeRequest } from './testdata/runtime-requests.ts';
 import { CniError } from './errors.ts';
 import {
   LATEST_VERSION,
@@ -73,9 +73,8 @@ describe('versions', () => {
   });
 
   it('answers podman\'s VERSION calls as the reference plugins did, listing 1.1.0 as well', () => {
-    const dir = new URL('../../../shared/fixtures/runtime-requests/', import.meta.url);
     for (const name of ['podman-bridge-VERSION', 'podman-portmap-VERSION', 'podman-firewall-VERSION', 'podman-tuning-VERSION']) {
-      const { stdin, stdout } = JSON.parse(readFileSync(new URL(`${name}.json`, dir), 'utf8'));
+      const { stdin, stdout } = runtimeRequest(name);
       const ours = versionResult(stdin.cniVersion);
       assert.equal(ours.cniVersion, stdout.cniVersion, name);
       for (const v of stdout.supportedVersions) assert.ok(ours.supportedVersions.includes(v), `${name} ${v}`);
