@@ -12,6 +12,7 @@ import { cidrContains, sleep } from './kube/net-util.ts';
 
 const CLUSTER_V4 = '10.244.0.0/16';
 const CLUSTER_V6 = 'fd00:244::/56';
+const API_ADDR = '203.0.113.10';
 
 /** Polls until fn returns a value other than undefined; generous deadline, no timing assertion. */
 async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs = 120_000): Promise<T> {
@@ -75,9 +76,15 @@ describe('control plane in a throwaway netns, dual stack', () => {
   before(async () => {
     run('ip', ['netns', 'add', ns]);
     cleanup.addNetns(ns);
+    // The apiserver listens on the netns's own address, as on a node: the host reaches it through
+    // the forwarder and 127.0.0.1, which its certificate must cover too.
+    run('ip', ['-n', ns, 'link', 'add', 'underlay0', 'type', 'veth', 'peer', 'name', 'underlay1']); // no dummy module here
+    run('ip', ['-n', ns, 'addr', 'add', `${API_ADDR}/24`, 'dev', 'underlay0']);
+    run('ip', ['-n', ns, 'link', 'set', 'underlay0', 'up']);
     cp = await startControlPlane({
       name: 'kcp',
       netns: ns,
+      bindAddress: API_ADDR,
       clusterCidr: `${CLUSTER_V4},${CLUSTER_V6}`,
       nodeCidrMaskSize: { v4: 24, v6: 64 },
     });
@@ -87,13 +94,21 @@ describe('control plane in a throwaway netns, dual stack', () => {
     cleanup.runAll();
   });
 
-  test('runs inside the netns and reaches the host only through the forwarder', () => {
+  test('runs inside the netns and reaches the host only through the forwarder', async () => {
     const apiPort = new URL(cp.apiServerUrl).port;
-    assert.match(listeningPorts(ns), new RegExp(`127\\.0\\.0\\.1:${apiPort}\\b`));
+    assert.equal(cp.apiServerUrl, `https://${API_ADDR}:${apiPort}`);
+    assert.match(listeningPorts(ns), new RegExp(`${API_ADDR.replaceAll('.', '\\.')}:${apiPort}\\b`));
     assert.equal(new URL(cp.hostApiServerUrl).hostname, '127.0.0.1');
-    // The netns got no address but loopback, and the host netns no route into it.
-    const addrs = JSON.parse(run('ip', ['-n', ns, '-j', 'addr'])) as Array<{ ifname: string }>;
-    assert.deepEqual(addrs.map((a) => a.ifname), ['lo']);
+    // The harness gave the netns no link and the host netns no route toward it.
+    const links = JSON.parse(run('ip', ['-n', ns, '-j', 'link'])) as Array<{ ifname: string }>;
+    assert.deepEqual(links.map((a) => a.ifname).sort(), ['lo', 'underlay0', 'underlay1']);
+    assert.deepEqual(JSON.parse(run('ip', ['-j', 'route', 'show', 'match', API_ADDR])).filter((r: { dst: string }) => r.dst !== 'default'), []);
+    // The kubernetes Service points at the advertised address.
+    const addrs = await waitFor('the kubernetes EndpointSlice', () => {
+      const slice = JSON.parse(cp.kubectl(['get', 'endpointslice', '-n', 'default', 'kubernetes', '-o', 'json']));
+      return slice.endpoints?.map((e: { addresses: string[] }) => e.addresses[0]);
+    });
+    assert.deepEqual(addrs, [API_ADDR]);
     const host = JSON.parse(readFileSync(cp.hostKubeconfig, 'utf8'));
     assert.equal(host.clusters[0].cluster.server, cp.hostApiServerUrl);
     const admin = JSON.parse(readFileSync(cp.adminKubeconfig, 'utf8'));

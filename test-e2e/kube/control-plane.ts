@@ -260,6 +260,11 @@ class Cluster implements ControlPlane {
       try {
         if (await check()) return;
       } catch (err) {
+        // A certificate that does not verify will not start verifying: say so now, not in 5 minutes.
+        const code = (err as { code?: string }).code ?? '';
+        if (/^ERR_TLS_|CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) {
+          throw new Error(`${what}: TLS verification failed (${code}): ${(err as Error).message}`, { cause: err });
+        }
         last = (err as Error).message;
       }
       if (Date.now() > deadline) {
