@@ -49,6 +49,8 @@ if ! fresh; then
   flock 9
   if ! fresh; then
     rm -f "$cache/.stamp"
+    # Under the lock no other build runs: a .build.* folder is what a killed build left.
+    rm -rf "$cache"/.build.*
     tmp="$(mktemp -d "$cache/.build.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
     echo "kube-build: building Kubernetes $version components into $cache (the first build takes a long time)" >&2

@@ -105,6 +105,7 @@ class Cluster implements ControlPlane {
   private apiServerArgs: string[] = [];
   private readonly readyTimeoutMs: number;
   private stopped = false;
+  private minted = 0;
   private readonly procs: Record<string, ManagedProcess | undefined> = {};
 
   constructor(
@@ -286,9 +287,9 @@ class Cluster implements ControlPlane {
 
   kubeconfigFor(user: string, groups: string[] = [], server = this.apiServerUrl): string {
     checkSubjectName('user', user);
-    const stem = `user-${user.replace(/[^A-Za-z0-9._-]/g, '_')}-${groups.join('+').replace(/[^A-Za-z0-9._+-]/g, '_')}`;
+    const stem = `user-${++this.minted}-${user.replace(/[^A-Za-z0-9._-]/g, '_')}`;
     const pair = issueCert(this.pki, { name: stem, commonName: user, organizations: groups });
-    return writeKubeconfig(join(this.dir, `${stem}-${Date.now()}.kubeconfig`), { server, caFile: this.caFile, user, credentials: pair });
+    return writeKubeconfig(join(this.dir, `${stem}.kubeconfig`), { server, caFile: this.caFile, user, credentials: pair });
   }
 
   async serviceAccountKubeconfig(namespace: string, name: string, server = this.apiServerUrl): Promise<string> {
