@@ -9,18 +9,19 @@ import { normaliseMac } from './addresses.ts';
 import type { CniArgs } from './cni-args.ts';
 import { CONTAINER_ID_PATTERN, checkInterfaceName } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { foldKeys, isPlainObject } from './fold-keys.ts';
+import { type KeyShape, foldKeys, isPlainObject, keyShape } from './fold-keys.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
-import { parsePrevResult } from './prev-result.ts';
+import { PREV_RESULT_SHAPE, parsePrevResult } from './prev-result.ts';
 import type { CniResult } from './result.ts';
 import {
+  RUNTIME_CONFIG_SHAPE,
   type RuntimeConfig,
-  dropNulls,
   macSchema,
   normaliseRuntimeConfig,
   requestedIpSchema,
   runtimeConfigSchema,
 } from './runtime-config.ts';
+import { ipamShape, rangeShape, routeShape } from '../ipam/config.ts';
 import { type CniVersion, assertSupportedVersion, isSupportedVersion } from './versions.ts';
 import { describeIssues } from './zod-details.ts';
 
@@ -68,16 +69,40 @@ export interface NetConf {
   validAttachments?: Attachment[];
   logFile?: string;
   logLevel?: LogLevel;
+  /** Where Pier keeps its records when `ipam` is not Pier's own (checked by ipamPlan). */
+  dataDir?: unknown;
+  /** Pier's nftables table (checked by checkPierFields). */
+  nftTable?: unknown;
   /** The whole stdin object as parsed, unknown fields included. */
   raw: Record<string, unknown>;
 }
 
-const TOP_KEYS = [
-  'cniVersion', 'name', 'type', 'bridge', 'isGateway', 'isDefaultGateway', 'forceAddress', 'ipMasq', 'mtu',
-  'hairpinMode', 'promiscMode', 'vlan', 'vlanTrunk', 'preserveDefaultVlan', 'macspoofchk', 'enabledad',
-  'disableContainerInterface', 'portIsolation', 'ipam', 'dns', 'capabilities', 'runtimeConfig', 'args',
-  'prevResult', 'logFile', 'logLevel', 'cni.dev/valid-attachments', 'cni.dev/attachments',
-];
+const keysOf = (schema: { shape: object }) => Object.keys(schema.shape);
+const ATTACHMENT_SHAPE = keyShape(['containerID', 'ifname']);
+
+/**
+ * Every field name Pier reads, at every depth, for matching them case-insensitively as Go's
+ * decoder does (`IPAM.Ranges`, `DNS.Nameservers`, `DataDir`...). Keys of maps (`capabilities`,
+ * `runtimeConfig.aliases`) are data, not field names, and keep their spelling.
+ */
+const NETCONF_SHAPE: KeyShape = keyShape(
+  [
+    'cniVersion', 'name', 'type', 'bridge', 'isGateway', 'isDefaultGateway', 'forceAddress', 'ipMasq', 'mtu',
+    'hairpinMode', 'promiscMode', 'vlan', 'vlanTrunk', 'preserveDefaultVlan', 'macspoofchk', 'enabledad',
+    'disableContainerInterface', 'portIsolation', 'ipam', 'dns', 'capabilities', 'runtimeConfig', 'args',
+    'prevResult', 'logFile', 'logLevel', 'dataDir', 'nftTable', 'cni.dev/valid-attachments', 'cni.dev/attachments',
+  ],
+  {
+    ipam: keyShape(keysOf(ipamShape), { ranges: keyShape(keysOf(rangeShape)), routes: keyShape(keysOf(routeShape)) }),
+    dns: keyShape(['nameservers', 'domain', 'search', 'options']),
+    vlanTrunk: keyShape(['id', 'minID', 'maxID']),
+    runtimeConfig: RUNTIME_CONFIG_SHAPE,
+    args: keyShape(['cni'], { cni: keyShape(['ips', 'mac', 'labels'], { labels: keyShape(['key', 'value']) }) }),
+    prevResult: PREV_RESULT_SHAPE,
+    'cni.dev/valid-attachments': ATTACHMENT_SHAPE,
+    'cni.dev/attachments': ATTACHMENT_SHAPE,
+  },
+);
 
 const flag = _default(boolean(), false);
 const stringList = array(string());
@@ -232,21 +257,15 @@ function configVersion(conf: Record<string, unknown>): CniVersion {
 }
 
 /**
- * Parses stdin into a NetConf. Top-level and runtimeConfig keys match case-insensitively, as
- * Go's decoder does; unknown fields are tolerated. Codes: 6 too large or not JSON, 1 unsupported
+ * Parses stdin into a NetConf. Keys match case-insensitively at every depth, as Go's decoder
+ * does; unknown fields are tolerated. Codes: 6 too large or not JSON, 1 unsupported
  * cniVersion, 7 any schema failure, with details naming each bad path and value.
  */
 export function parseNetConf(stdin: string | Uint8Array): NetConf {
   const raw = decode(stdin);
-  const input = foldKeys(raw, TOP_KEYS) as Record<string, unknown>;
-  dropNulls(input);
+  const input = foldKeys(raw, NETCONF_SHAPE) as Record<string, unknown>;
   const cniVersion = configVersion(input);
   if ('runtimeConfig' in input) input.runtimeConfig = normaliseRuntimeConfig(input.runtimeConfig);
-  const args = foldKeys(input.args, ['cni']);
-  if (isPlainObject(args)) {
-    if ('cni' in args) args.cni = foldKeys(args.cni, ['ips', 'mac', 'labels']);
-    input.args = args;
-  }
 
   const parsed = netConfSchema.safeParse(input);
   if (!parsed.success) throw configError('invalid network config', describeIssues(parsed.error.issues, input));
@@ -281,11 +300,15 @@ export function parseNetConf(stdin: string | Uint8Array): NetConf {
   if (c.args !== undefined) conf.args = c.args;
   if (c.logFile !== undefined) conf.logFile = c.logFile;
   if (c.logLevel !== undefined) conf.logLevel = c.logLevel;
+  if (input.dataDir !== undefined) conf.dataDir = input.dataDir;
+  if (input.nftTable !== undefined) conf.nftTable = input.nftTable;
   const valid = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
   if (valid !== undefined) conf.validAttachments = valid;
   if (c.prevResult !== undefined) conf.prevResult = parsePrevResult(c.prevResult, cniVersion);
   return conf;
 }
+
+const CNI_VERSION_SHAPE = keyShape(['cniVersion']);
 
 /**
  * The config's cniVersion if stdin is readable and names a supported one, else undefined: for
@@ -293,7 +316,7 @@ export function parseNetConf(stdin: string | Uint8Array): NetConf {
  */
 export function peekCniVersion(stdin: string | Uint8Array): CniVersion | undefined {
   try {
-    const v = foldKeys(decode(stdin), ['cniVersion']) as Record<string, unknown>;
+    const v = foldKeys(decode(stdin), CNI_VERSION_SHAPE) as Record<string, unknown>;
     return isSupportedVersion(v.cniVersion) ? v.cniVersion : undefined;
   } catch {
     return undefined;

@@ -38,7 +38,7 @@ export interface IpamConfig {
   resolvConf?: string;
 }
 
-const rangeShape = object({
+export const rangeShape = object({
   subnet: string(),
   rangeStart: optional(string()),
   rangeEnd: optional(string()),
@@ -47,7 +47,7 @@ const rangeShape = object({
 
 const u32 = int().check(gte(0), lte(0xffffffff));
 
-const routeShape = object({
+export const routeShape = object({
   dst: string(),
   gw: optional(string()),
   mtu: optional(u32),
@@ -58,7 +58,7 @@ const routeShape = object({
 });
 
 // Unknown keys are tolerated (the spec requires it) and dropped.
-const ipamShape = object({
+export const ipamShape = object({
   type: optional(string()),
   ranges: optional(array(array(rangeShape))),
   subnet: optional(string()),

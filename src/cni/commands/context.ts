@@ -46,7 +46,7 @@ export function ipamPlan(conf: NetConf): Pick<Ctx, 'ipam' | 'delegateIpam' | 're
     throw new CniError(ErrorCode.InvalidConfig, `ipam.type ${JSON.stringify(type)} is the main plugin itself`, `use "ipam": {"type": "${PIER_IPAM}"} for Pier's own IPAM`);
   }
   // With a delegated (or no) IPAM, Pier still keeps its own record of what ADD made.
-  const dataDir = conf.raw.dataDir ?? DEFAULT_DATA_DIR;
+  const dataDir = conf.dataDir ?? DEFAULT_DATA_DIR;
   if (typeof dataDir !== 'string' || !dataDir.startsWith('/') || dataDir.split('/').includes('..') || /[\0-\x1f]/.test(dataDir)) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network config', `dataDir: must be an absolute path without ".." (got ${JSON.stringify(dataDir)})`);
   }
@@ -62,7 +62,7 @@ export function checkPierFields(conf: NetConf, command: string): void {
       if (conf[key]) throw new CniError(ErrorCode.UnsupportedField, `${key} is not supported by Pier yet`, `${key}=true`);
     }
   }
-  const t = conf.raw.nftTable;
+  const t = conf.nftTable;
   if (t !== undefined && (typeof t !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(t))) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network config', `nftTable: must be a name of letters, digits and _ (got ${JSON.stringify(t)})`);
   }

@@ -1,0 +1,156 @@
+// The plugin end to end in-process (runPlugin), as `pier` and as `pier-ipam`: the kernel is the
+// warm-up's pretend one, the store is in memory, NAT is a recording fake. What the real kernel
+// then does is the e2e tier's job; this tier pins what Pier decides from a config.
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runPlugin, type PluginMode } from './plugin.ts';
+import type { NatDriver, NatNetwork } from './commands/nat.ts';
+import { MemoryStore } from '../ipam/memory-store.ts';
+import type { IpamDeps } from '../ipam/ipam.ts';
+import { useFakeSystemCalls } from '../netlink/libc.ts';
+import { fakeKernel } from '../warm-up-kernel.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'pier-plugin-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** One test's world: stores by `<dataDir>/<network>`, NAT calls, a pod netns stand-in. */
+class World {
+  readonly stores = new Map<string, MemoryStore>();
+  readonly natCalls: Array<{ op: string; net: NatNetwork; arg?: unknown }> = [];
+  natGcError: Error | undefined;
+  readonly netns = join(dir, `netns-${Math.random().toString(16).slice(2)}`);
+
+  constructor() {
+    // A plain file: the pretend kernel calls anything a netns, and it is not Pier's own.
+    writeFileSync(this.netns, '');
+  }
+
+  store(dataDir: string, network: string): MemoryStore {
+    const key = `${dataDir}/${network}`;
+    if (!this.stores.has(key)) this.stores.set(key, new MemoryStore(network));
+    return this.stores.get(key)!;
+  }
+
+  readonly nat: NatDriver = {
+    needed: (net, att) => net.ipMasq || Boolean(att?.portMappings.length),
+    add: async (net, att) => void this.natCalls.push({ op: 'add', net, arg: att }),
+    del: async (net, key) => void this.natCalls.push({ op: 'del', net, arg: key }),
+    check: async () => [],
+    gc: async (net, valid) => {
+      this.natCalls.push({ op: 'gc', net, arg: valid });
+      if (this.natGcError) throw this.natGcError;
+    },
+    status: async () => undefined,
+  };
+
+  async call(
+    command: string,
+    conf: Record<string, unknown>,
+    o: { mode?: PluginMode; containerId?: string; ifname?: string; env?: Record<string, string> } = {},
+  ): Promise<{ code: number; reply: any }> {
+    const env: Record<string, string> = {
+      CNI_COMMAND: command,
+      CNI_PATH: join(dir, 'no-plugins-here'),
+      PIER_LOG_FILE: join(dir, 'pier.log'),
+      ...o.env,
+    };
+    if (['ADD', 'DEL', 'CHECK'].includes(command)) {
+      env.CNI_CONTAINERID = o.containerId ?? 'c1';
+      // The pretend kernel has one namespace for everything: each pod needs its own name.
+      env.CNI_IFNAME = o.ifname ?? ifnameOf(env.CNI_CONTAINERID);
+      env.CNI_NETNS = this.netns;
+    }
+    let out = '';
+    const ipam: IpamDeps = { openStore: (d, n) => this.store(d, n), bootId: 'test-boot', netnsExists: () => true };
+    const code = await runPlugin({ env, stdin: JSON.stringify(conf), stdout: { write: (s: string) => ((out += s), true) } }, o.mode ?? 'pier', (log) => ({ ipam, log, nat: this.nat }));
+    return { code, reply: out.trim() ? JSON.parse(out) : undefined };
+  }
+}
+
+/** The pod interface of each test container. */
+const ifnameOf = (containerID: string) => `eth-${containerID}`;
+
+let world: World;
+beforeEach(() => {
+  world = new World();
+  useFakeSystemCalls(fakeKernel());
+});
+afterEach(() => useFakeSystemCalls(undefined));
+
+const DATA = '/pier-test/data';
+
+function conf(extra: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    cniVersion: '1.1.0',
+    name: 'unitnet',
+    type: 'pier',
+    bridge: 'unitbr0',
+    isGateway: true,
+    ipam: { type: 'pier-ipam', ranges: [[{ subnet: '10.124.9.0/24' }]], dataDir: DATA, ...ipam },
+    ...extra,
+  };
+}
+
+function ok(r: { code: number; reply: any }, what: string): any {
+  assert.equal(r.code, 0, `${what}: ${JSON.stringify(r.reply)}`);
+  return r.reply;
+}
+
+function fails(r: { code: number; reply: any }, code: number, what: string): any {
+  assert.notEqual(r.code, 0, `${what} should fail: ${JSON.stringify(r.reply)}`);
+  assert.equal(r.reply?.code, code, `${what}: ${JSON.stringify(r.reply)}`);
+  return r.reply;
+}
+
+const addresses = (res: any): string[] => res.ips.map((i: { address: string }) => i.address);
+const reserved = (s: MemoryStore): string[] => [...s.reservations.keys()].sort();
+
+describe('keys match case-insensitively at every depth, as Go decodes them', () => {
+  it('in ipam, dns, vlanTrunk, and the top-level dataDir and nftTable', async () => {
+    const c = {
+      CNIVersion: '1.1.0',
+      Name: 'unitnet',
+      Type: 'pier',
+      Bridge: 'unitbr0',
+      IPMasq: true,
+      DNS: { Nameservers: ['10.0.0.53'], Search: ['example.org'] },
+      NftTable: 'pier_unit',
+      IPAM: {
+        Type: 'pier-ipam',
+        Ranges: [[{ Subnet: '10.124.9.0/24', RangeStart: '10.124.9.20', Gateway: '10.124.9.1' }]],
+        Routes: [{ Dst: '10.200.0.0/16', GW: '10.124.9.254', MTU: 1400 }],
+        DataDir: DATA,
+      },
+    };
+    const res = ok(await world.call('ADD', c), 'ADD');
+    assert.deepEqual(addresses(res), ['10.124.9.20/24']);
+    assert.deepEqual(res.routes, [{ dst: '10.200.0.0/16', gw: '10.124.9.254', mtu: 1400 }]);
+    assert.deepEqual(res.dns, { nameservers: ['10.0.0.53'], search: ['example.org'] });
+    assert.equal(world.natCalls.find((x) => x.op === 'add')?.net.table, 'pier_unit');
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), ['10.124.9.20']);
+  });
+
+  it('in the top-level dataDir that holds the records of a network without Pier\'s IPAM', async () => {
+    const c = { cniVersion: '1.1.0', name: 'unitnet', type: 'pier', bridge: 'unitbr0', DataDir: '/pier-test/own' };
+    ok(await world.call('ADD', c), 'ADD with no IPAM');
+    assert.equal(world.store('/pier-test/own', 'unitnet').records.size, 1);
+    assert.equal(world.stores.get('/var/lib/pier/networks/unitnet'), undefined);
+  });
+
+  it('in the GC list and in prevResult', async () => {
+    const a = ok(await world.call('ADD', conf(), { containerId: 'a' }), 'ADD');
+    ok(await world.call('ADD', conf(), { containerId: 'b' }), 'ADD');
+    const prev = { CNIVersion: a.cniVersion, Interfaces: a.interfaces.map((i: object) => ({ ...i })), IPs: a.ips.map((i: any) => ({ Address: i.address, Gateway: i.gateway, Interface: i.interface })), Routes: a.routes, DNS: a.dns };
+    ok(await world.call('CHECK', { ...conf(), prevResult: prev }, { containerId: 'a' }), 'CHECK with capitalised prevResult keys');
+    ok(await world.call('GC', { ...conf(), 'cni.dev/valid-attachments': [{ ContainerID: 'a', IfName: ifnameOf('a') }] }), 'GC');
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), ['10.124.9.2']);
+  });
+
+  it('and a bad value behind a capitalised key is still refused, named by its canonical path', async () => {
+    const e = fails(await world.call('ADD', conf({}, { ranges: undefined, Ranges: [[{ Subnet: '10.124.9.1/24' }]] })), 7, 'ADD');
+    assert.match(`${e.msg} ${e.details}`, /ipam\.ranges\[0\]\[0\]\.subnet/);
+  });
+});
