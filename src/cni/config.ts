@@ -257,13 +257,42 @@ function configVersion(conf: Record<string, unknown>): CniVersion {
 }
 
 /**
+ * Who reads the config: Pier as the main plugin, or `pier-ipam` as the IPAM plugin of another
+ * main plugin, whose config it is: then only the fields an IPAM plugin reads count.
+ */
+export type ConfigReader = 'plugin' | 'ipam';
+
+/** What an IPAM plugin reads (host-local's reading plus Pier's log and the GC list). */
+const IPAM_READS = new Set(['cniVersion', 'name', 'type', 'ipam', 'runtimeConfig', 'args', 'prevResult', 'logFile', 'logLevel', 'cni.dev/valid-attachments', 'cni.dev/attachments']);
+const IPAM_RUNTIME_READS = ['ips', 'ipRanges', 'dns'];
+
+/**
+ * The config without its main plugin's fields. The reference bridge's `macspoofchk`, another
+ * plugin's `vlan` of a different range, its capabilities and port mappings: an IPAM plugin has
+ * no business refusing them, and must not fail its caller's ADD over them.
+ */
+function ipamFieldsOf(conf: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(conf)) if (IPAM_READS.has(key)) out[key] = conf[key];
+  const rc = out.runtimeConfig;
+  if (isPlainObject(rc)) {
+    out.runtimeConfig = Object.fromEntries(IPAM_RUNTIME_READS.filter((k) => k in rc).map((k) => [k, rc[k]]));
+  }
+  const cni = isPlainObject(out.args) ? out.args.cni : undefined;
+  if (isPlainObject(cni)) out.args = 'ips' in cni ? { cni: { ips: cni.ips } } : {};
+  else delete out.args;
+  return out;
+}
+
+/**
  * Parses stdin into a NetConf. Keys match case-insensitively at every depth, as Go's decoder
  * does; unknown fields are tolerated. Codes: 6 too large or not JSON, 1 unsupported
  * cniVersion, 7 any schema failure, with details naming each bad path and value.
  */
-export function parseNetConf(stdin: string | Uint8Array): NetConf {
+export function parseNetConf(stdin: string | Uint8Array, mode: ConfigReader = 'plugin'): NetConf {
   const raw = decode(stdin);
-  const input = foldKeys(raw, NETCONF_SHAPE) as Record<string, unknown>;
+  const folded = foldKeys(raw, NETCONF_SHAPE) as Record<string, unknown>;
+  const input = mode === 'ipam' ? ipamFieldsOf(folded) : folded;
   const cniVersion = configVersion(input);
   if ('runtimeConfig' in input) input.runtimeConfig = normaliseRuntimeConfig(input.runtimeConfig);
 

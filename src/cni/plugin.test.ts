@@ -154,3 +154,34 @@ describe('keys match case-insensitively at every depth, as Go decodes them', () 
     assert.match(`${e.msg} ${e.details}`, /ipam\.ranges\[0\]\[0\]\.subnet/);
   });
 });
+
+describe('pier-ipam ignores the fields of the plugin that calls it', () => {
+  it('the reference bridge\'s (and other plugins\') own fields, valid or not for Pier', async () => {
+    const caller = conf({
+      type: 'bridge',
+      macspoofchk: true,
+      disableContainerInterface: true,
+      hairpinMode: true,
+      promiscMode: true,
+      vlan: 5000,
+      vlanTrunk: [{ id: 7 }],
+      mtu: 'jumbo',
+      bridge: 'a-bridge-name-longer-than-15',
+      nftTable: 'not a table name!',
+      dataDir: 'relative/dir',
+      capabilities: { portMappings: 'yes' },
+      runtimeConfig: { portMappings: [{ hostPort: 0 }], mac: 'not-a-mac', bandwidth: { ingressRate: -1 } },
+      args: { cni: { mac: 'zz' } },
+    });
+    const res = ok(await world.call('ADD', caller, { mode: 'pier-ipam' }), 'ADD');
+    assert.deepEqual(addresses(res), ['10.124.9.2/24']);
+    ok(await world.call('CHECK', { ...caller, prevResult: res }, { mode: 'pier-ipam' }), 'CHECK');
+    ok(await world.call('DEL', caller, { mode: 'pier-ipam' }), 'DEL');
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), []);
+  });
+
+  it('but still refuses a bad field of its own', async () => {
+    const e = fails(await world.call('ADD', conf({ type: 'bridge', macspoofchk: true, runtimeConfig: { ips: ['nope'] } }), { mode: 'pier-ipam' }), 7, 'ADD');
+    assert.match(e.details, /runtimeConfig\.ips\[0\]/);
+  });
+});
