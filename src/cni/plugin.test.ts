@@ -108,6 +108,41 @@ function fails(r: { code: number; reply: any }, code: number, what: string): any
 const addresses = (res: any): string[] => res.ips.map((i: { address: string }) => i.address);
 const reserved = (s: MemoryStore): string[] => [...s.reservations.keys()].sort();
 
+describe('GC without cni.dev/valid-attachments', () => {
+  for (const mode of ['pier', 'pier-ipam'] as const) {
+    it(`${mode}: is refused with code 7 saying what to do, and releases nothing`, async () => {
+      ok(await world.call('ADD', conf(), { mode }), 'ADD');
+      const e = fails(await world.call('GC', conf(), { mode }), 7, 'GC without a list');
+      assert.match(e.msg, /cni\.dev\/valid-attachments/);
+      assert.match(`${e.msg} ${e.details}`, /cnitool/);
+      assert.match(`${e.msg} ${e.details}`, /pier gc/);
+      assert.deepEqual(reserved(world.store(DATA, 'unitnet')), ['10.124.9.2']);
+      // An explicit empty list is the way to say "nothing is valid".
+      ok(await world.call('GC', { ...conf(), 'cni.dev/valid-attachments': [] }, { mode }), 'GC with []');
+      assert.deepEqual(reserved(world.store(DATA, 'unitnet')), []);
+    });
+  }
+});
+
+describe('GC', () => {
+  it('carries on past a failed step and reports every error', async () => {
+    // A delegated IPAM that is not in CNI_PATH, and an nft failure.
+    const c = conf({ ipMasq: true, dataDir: DATA, ipam: { type: 'missing-ipam' } });
+    const rec = world.store(DATA, 'unitnet');
+    rec.save({
+      containerID: 'gone', ifname: 'eth0', network: 'unitnet', ips: [], hostVeth: 'veth0badc0de', portMappings: [], ipMasq: true,
+      bridge: 'unitbr0', bootId: 'test-boot', createdAt: new Date(0).toISOString(), extra: { ips: ['10.124.9.7/24'] },
+    });
+    world.natGcError = new Error('nft exploded');
+    const e = fails(await world.call('GC', { ...c, 'cni.dev/valid-attachments': [] }), 7, 'GC');
+    assert.match(e.msg, /missing-ipam/);
+    assert.match(e.msg, /nft exploded/);
+    // The steps after the failed delegate still ran.
+    assert.equal(rec.records.size, 0, "Pier's own record was released");
+    assert.ok(world.natCalls.some((x) => x.op === 'gc'), 'NAT GC ran');
+  });
+});
+
 describe('keys match case-insensitively at every depth, as Go decodes them', () => {
   it('in ipam, dns, vlanTrunk, and the top-level dataDir and nftTable', async () => {
     const c = {

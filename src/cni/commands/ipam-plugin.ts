@@ -5,6 +5,7 @@ import { convertResult } from '../result.ts';
 import { requestedIps } from '../config.ts';
 import type { AttachEnv, DelEnv, NodeEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
+import { validAttachmentsOf } from './gc.ts';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../../ipam/ipam.ts';
 
 export async function ipamPluginCommand(ctx: Ctx): Promise<Record<string, unknown> | undefined> {
@@ -33,7 +34,7 @@ export async function ipamPluginCommand(ctx: Ctx): Promise<Record<string, unknow
       return undefined;
     case 'GC': {
       void (ctx.env as NodeEnv);
-      ipamGc(deps, ipam, ctx.conf.validAttachments ?? []);
+      ipamGc(deps, ipam, validAttachmentsOf(ctx.conf));
       return undefined;
     }
     default:
