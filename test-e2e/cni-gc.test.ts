@@ -123,3 +123,74 @@ describe('GC with failing steps', () => {
     assert.deepEqual(reservations(join(hlDir, conf.name)), [], 'host-local released the address');
   });
 });
+
+describe('`pier gc` keeps the attachments whose netns is alive', () => {
+  const modes = {
+    'pier-ipam': (w: TestWorld) => w.conf('1.1.0', { extra: { ipMasq: true } }),
+    // Records in the top-level dataDir, which is not the default: the bug was looking elsewhere.
+    // Debian's host-local speaks CNI up to 1.0.0 (`pier gc` sends GC as 1.1.0 whatever the file says).
+    'a delegated host-local': (w: TestWorld) =>
+      w.conf('1.0.0', { ipam: { type: 'host-local', dataDir: join(w.dataDir, 'host-local') }, extra: { dataDir: w.dataDir, ipMasq: true } }),
+    'no IPAM': (w: TestWorld) => {
+      const { ipam: _, ...conf } = w.conf('1.1.0');
+      return { ...conf, dataDir: w.dataDir };
+    },
+  };
+  for (const [mode, makeConf] of Object.entries(modes)) {
+    it(`with ${mode}`, () => {
+      const w = newWorld();
+      const conf = makeConf(w) as ReturnType<TestWorld['conf']> & { ipMasq?: boolean };
+      const file = join(w.dataDir, 'net.conf');
+      writeFileSync(file, JSON.stringify(conf));
+      const [live, dead] = [w.addPod(), w.addPod()];
+      const a = ok(w.call({ command: 'ADD', containerId: 'live', netns: w.netnsPath(live), ifname: 'eth0' }, conf), 'ADD live');
+      ok(w.call({ command: 'ADD', containerId: 'dead', netns: w.netnsPath(dead), ifname: 'eth0' }, conf), 'ADD dead');
+      assert.equal(spawnSync('ip', ['netns', 'del', dead]).status, 0);
+
+      const r = w.exec(PIER, ['gc', '-c', file]);
+      assert.deepEqual(hostVeths(w), [a.interfaces[1].name], 'the live pod keeps its host veth');
+      assert.equal(r.status, 0, `pier gc: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /kept 1 live attachment\(s\), released 1/);
+      assert.deepEqual(podAddresses(live), (a.ips ?? []).map((i: any) => i.address), 'and its address');
+      assert.deepEqual(recordsOf(w), ['live'], 'and its record');
+      if (mode === 'pier-ipam') assert.deepEqual(reservations(join(w.dataDir, conf.name)), [a.ips[0].address.split('/')[0]]);
+      if (mode === 'no IPAM') assert.equal(ipJson(live, 'link', 'show', 'dev', 'eth0').length, 1, 'the live pod keeps its eth0');
+      if (mode === 'a delegated host-local') {
+        assert.deepEqual(reservations(join(w.dataDir, 'host-local', conf.name)), [a.ips[0].address.split('/')[0]], 'host-local keeps the live address only');
+      }
+      if (conf.ipMasq) assert.deepEqual(nftOwners(w), ['live/eth0']);
+
+      ok(w.call({ command: 'DEL', containerId: 'live', netns: w.netnsPath(live), ifname: 'eth0' }, conf), 'DEL live');
+      assert.deepEqual(hostVeths(w), []);
+      assert.deepEqual(recordsOf(w), []);
+    });
+  }
+
+  it('reads where records live from the config with capitalised keys and from --data-dir', () => {
+    const w = newWorld();
+    const other = join(w.dataDir, 'elsewhere');
+    mkdirSync(other);
+    const { ipam: _, ...base } = w.conf('1.1.0');
+    // Where a Pier that ignores DataDir puts the records: this machine's default store.
+    w.cleanup.add(() => removeFromDefaultStore(base.name));
+    const conf = { ...base, DataDir: other };
+    const file = join(w.dataDir, 'net.conf');
+    writeFileSync(file, JSON.stringify(conf));
+    const pod = w.addPod();
+    ok(w.call({ command: 'ADD', containerId: 'live', netns: w.netnsPath(pod), ifname: 'eth0' }, conf), 'ADD');
+    assert.deepEqual(recordsOf(w, other), ['live']);
+    const r = w.exec(PIER, ['gc', '-c', file]);
+    assert.equal(r.status, 0, `pier gc: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /kept 1 live attachment\(s\), released 0/);
+    assert.equal(hostVeths(w).length, 1);
+
+    // --data-dir names the records' directory of a network without Pier's IPAM too.
+    const { DataDir: __, ...noDir } = conf;
+    writeFileSync(file, JSON.stringify(noDir));
+    const r2 = w.exec(PIER, ['gc', '-c', file, '--data-dir', other]);
+    assert.equal(r2.status, 0, `pier gc --data-dir: ${r2.stdout}${r2.stderr}`);
+    assert.match(r2.stdout, /kept 1 live attachment\(s\), released 0/);
+    assert.equal(hostVeths(w).length, 1);
+    ok(w.call({ command: 'DEL', containerId: 'live', netns: w.netnsPath(pod), ifname: 'eth0' }, conf), 'DEL');
+  });
+});

@@ -10,6 +10,7 @@ import { doctor, formatFindings } from './doctor.ts';
 import { runCni } from './run-cni.ts';
 import { existsSync } from 'node:fs';
 import { resyncCommand } from './resync-command.ts';
+import { recordsLocation } from './records-location.ts';
 
 export interface CliIo {
   argv: string[];
@@ -115,15 +116,17 @@ export async function runCli(io: CliIo): Promise<number> {
   }
 }
 
-/** The network config of -c (or the default one), with --data-dir overriding pier-ipam's dataDir. */
+/** The network config of -c (or the default one), with --data-dir overriding where records live. */
 function confFor(a: Args): Record<string, unknown> {
   const conf = loadNetworkConf(flag(a, '-c', '--conf'));
   return withDataDir(conf, flag(a, '--data-dir'));
 }
 
+/** --data-dir: pier-ipam's dataDir, or the top-level one that holds records with any other IPAM. */
 function withDataDir(conf: Record<string, unknown>, dataDir: string | undefined): Record<string, unknown> {
+  if (!dataDir) return conf;
   const ipam = conf.ipam as Record<string, unknown> | undefined;
-  if (!dataDir || ipam?.type !== 'pier-ipam') return conf;
+  if (ipam?.type !== 'pier-ipam') return { ...conf, dataDir };
   return { ...conf, ipam: { ...ipam, dataDir } };
 }
 
@@ -183,8 +186,10 @@ async function dispatch(cmd: string, a: Args, io: CliIo): Promise<number> {
     }
     case 'gc': {
       const conf = confFor(a);
-      const net = networkOf(conf);
-      const before = listAttachments(net.dataDir).filter((r) => r.network === net.name);
+      // Where the plugin will look: a list read elsewhere would be empty, and GC would release
+      // every attachment of the network, live ones included.
+      const records = recordsLocation(conf);
+      const before = listAttachments(records.dataDir).filter((r) => r.network === records.network);
       const live = before.filter((r) => r.netnsPath && existsSync(r.netnsPath)).map((r) => ({ containerID: r.containerID, ifname: r.ifname }));
       await runCni({ command: 'GC', conf: { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': live }, env });
       io.stdout.write(`${conf.name}: kept ${live.length} live attachment(s), released ${before.length - live.length}\n`);
@@ -204,9 +209,18 @@ function networkOf(conf: Record<string, unknown>) {
     name: String(conf.name),
     bridge: typeof conf.bridge === 'string' ? conf.bridge : 'cni0',
     subnets: ipam.ranges?.flatMap((s) => s.map((r) => r.subnet)) ?? (ipam.subnet ? [ipam.subnet] : []),
-    dataDir: ipam.type === 'pier-ipam' && ipam.dataDir ? ipam.dataDir : DEFAULT_DATA_DIR,
+    dataDir: recordsDirOf(conf),
     needsNat: Boolean(conf.ipMasq) || Boolean((conf.capabilities as Record<string, boolean> | undefined)?.portMappings),
   };
+}
+
+/** Where the network's records live; for a config the plugin would refuse, the default. */
+function recordsDirOf(conf: Record<string, unknown>): string {
+  try {
+    return recordsLocation(conf).dataDir;
+  } catch {
+    return DEFAULT_DATA_DIR;
+  }
 }
 
 function age(iso: string): string {

@@ -337,6 +337,14 @@ export function parseNetConf(stdin: string | Uint8Array, mode: ConfigReader = 'p
   return conf;
 }
 
+/**
+ * A network config with every key Pier reads in its canonical spelling (for the CLI, which
+ * reads fields of a config file itself before handing it to the plugin).
+ */
+export function canonicalKeys(conf: Record<string, unknown>): Record<string, unknown> {
+  return foldKeys(conf, NETCONF_SHAPE) as Record<string, unknown>;
+}
+
 const CNI_VERSION_SHAPE = keyShape(['cniVersion']);
 
 /**
