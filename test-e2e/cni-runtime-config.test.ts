@@ -58,6 +58,71 @@ const withRanges = (conf: Record<string, unknown>, ipRanges: unknown) => ({
   runtimeConfig: { ipRanges },
 });
 
+describe('runtimeConfig.ipRanges', () => {
+  it('replace ipam.ranges: the pod, the bridge and the routes use the runtime\'s range', () => {
+    const w = newWorld();
+    const base = w.conf('1.0.0', { subnet: '10.124.9.0/24' });
+    const pod = w.addPod();
+    const res = ok(w.call({ command: 'ADD', containerId: 'rr', netns: w.netnsPath(pod), ifname: 'eth0' }, withRanges(base, [[{ subnet: '10.77.0.0/24' }]])), 'ADD');
+    assert.deepEqual(res.ips.map((i: any) => [i.address, i.gateway]), [['10.77.0.2/24', '10.77.0.1']]);
+    assert.deepEqual(podAddresses(pod), ['10.77.0.2/24']);
+    assert.deepEqual(bridgeAddresses(w), ['10.77.0.1/24']);
+    assert.equal(ipJson(pod, 'route', 'show', 'default')[0]?.gateway, '10.77.0.1');
+    assert.deepEqual(reservations(join(w.dataDir, base.name)), ['10.77.0.2']);
+    ok(w.call({ command: 'DEL', containerId: 'rr', netns: w.netnsPath(pod), ifname: 'eth0' }, withRanges(base, [[{ subnet: '10.77.0.0/24' }]])), 'DEL');
+    assert.deepEqual(reservations(join(w.dataDir, base.name)), []);
+  });
+
+  it('containerd\'s flat dual-stack list gives one address per family', () => {
+    const w = newWorld();
+    const base = w.conf('1.0.0');
+    const pod = w.addPod();
+    const flat = [{ Subnet: '10.78.0.0/24' }, { Subnet: 'fd00:78::/64' }];
+    const res = ok(w.call({ command: 'ADD', containerId: 'flat', netns: w.netnsPath(pod), ifname: 'eth0' }, withRanges(base, flat)), 'ADD');
+    assert.deepEqual(res.ips.map((i: any) => i.address), ['10.78.0.2/24', 'fd00:78::2/64']);
+    assert.deepEqual(podAddresses(pod), ['10.78.0.2/24', 'fd00:78::2/64']);
+    ok(w.call({ command: 'DEL', containerId: 'flat', netns: '', ifname: 'eth0' }, base), 'DEL without netns or runtimeConfig');
+    assert.deepEqual(hostVeths(w), []);
+    assert.deepEqual(reservations(join(w.dataDir, base.name)), []);
+  });
+
+  it('ADD, CHECK, DEL and GC stay consistent when the ranges change between calls', () => {
+    const w = newWorld();
+    const base = w.conf('1.1.0', { extra: { ipMasq: true } });
+    const [pa, pb] = [w.addPod(), w.addPod()];
+    const r1 = withRanges(base, [[{ subnet: '10.77.0.0/24' }]]);
+    const r2 = withRanges(base, [[{ subnet: '10.88.0.0/24' }]]);
+    const a = ok(w.call({ command: 'ADD', containerId: 'a', netns: w.netnsPath(pa), ifname: 'eth0' }, r1), 'ADD a');
+    const b = ok(w.call({ command: 'ADD', containerId: 'b', netns: w.netnsPath(pb), ifname: 'eth0' }, r2), 'ADD b');
+    assert.deepEqual([a.ips[0].address, b.ips[0].address], ['10.77.0.2/24', '10.88.0.2/24']);
+    assert.deepEqual(podAddresses(pb), ['10.88.0.2/24']);
+
+    ok(w.call({ command: 'CHECK', containerId: 'a', netns: w.netnsPath(pa), ifname: 'eth0' }, { ...r2, prevResult: a }), 'CHECK a under new ranges');
+    ok(w.call({ command: 'CHECK', containerId: 'b', netns: w.netnsPath(pb), ifname: 'eth0' }, { ...base, prevResult: b }), 'CHECK b without runtime ranges');
+    ok(w.call({ command: 'DEL', containerId: 'a', netns: w.netnsPath(pa), ifname: 'eth0' }, { ...r2, prevResult: a }), 'DEL a under new ranges');
+    assert.deepEqual(reservations(join(w.dataDir, base.name)), ['10.88.0.2']);
+    assert.deepEqual(podAddresses(pa), []);
+    assert.deepEqual(records(w), ['b']);
+
+    ok(w.call({ command: 'GC' }, { ...base, 'cni.dev/valid-attachments': [{ containerID: 'b', ifname: 'eth0' }] }), 'GC keeping b');
+    assert.deepEqual(podAddresses(pb), ['10.88.0.2/24']);
+    ok(w.call({ command: 'GC' }, { ...base, 'cni.dev/valid-attachments': [] }), 'GC keeping nothing');
+    assert.deepEqual(hostVeths(w), []);
+    assert.deepEqual(reservations(join(w.dataDir, base.name)), []);
+    assert.deepEqual(records(w), []);
+  });
+
+  it('a bad runtime range is code 7 naming it, and changes nothing', () => {
+    const w = newWorld();
+    const base = w.conf('1.0.0');
+    const pod = w.addPod();
+    const e = fails(w.call({ command: 'ADD', containerId: 'bad', netns: w.netnsPath(pod), ifname: 'eth0' }, withRanges(base, [[{ subnet: '10.77.0.0/31' }]])), 7, 'ADD');
+    assert.match(`${e.msg} ${e.details}`, /runtimeConfig\.ipRanges\[0\]\[0\]\.subnet/);
+    assert.deepEqual(hostVeths(w), []);
+    assert.deepEqual(podAddresses(pod), []);
+  });
+});
+
 describe('keys in any case, at any depth', () => {
   it('IPAM, Ranges, DataDir, NftTable, DNS.Nameservers reach the store, the pod and nft', () => {
     const w = newWorld();

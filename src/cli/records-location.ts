@@ -8,7 +8,7 @@ import { CliError } from './conf-file.ts';
 
 export function recordsLocation(conf: Record<string, unknown>): StoreLocation {
   try {
-    return ipamPlan(parseNetConf(JSON.stringify(conf))).records;
+    return ipamPlan(parseNetConf(JSON.stringify(conf)), 'GC').records;
   } catch (err) {
     if (!(err instanceof CniError)) throw err;
     throw new CliError(`invalid network config: ${err.message}${err.details ? ` (${err.details})` : ''}`, 'fix the field named above');

@@ -108,6 +108,73 @@ function fails(r: { code: number; reply: any }, code: number, what: string): any
 const addresses = (res: any): string[] => res.ips.map((i: { address: string }) => i.address);
 const reserved = (s: MemoryStore): string[] => [...s.reservations.keys()].sort();
 
+describe('runtimeConfig.ipRanges', () => {
+  const runtime = (ipRanges: unknown) => ({ capabilities: { ipRanges: true }, runtimeConfig: { ipRanges } });
+
+  for (const mode of ['pier', 'pier-ipam'] as const) {
+    it(`${mode}: replace the config's ranges (range sets, or containerd's flat list per family)`, async () => {
+      const res = ok(await world.call('ADD', conf(runtime([[{ subnet: '10.77.0.0/24' }]])), { mode }), 'ADD');
+      assert.deepEqual(addresses(res), ['10.77.0.2/24']);
+      assert.equal(res.ips[0].gateway, '10.77.0.1');
+      const flat = runtime([{ Subnet: '10.78.0.0/24', RangeStart: '10.78.0.10' }, { subnet: 'fd00:78::/64' }]);
+      const dual = ok(await world.call('ADD', conf(flat), { mode, containerId: 'c2' }), 'ADD dual stack');
+      assert.deepEqual(addresses(dual), ['10.78.0.10/24', 'fd00:78::2/64']);
+      assert.deepEqual(reserved(world.store(DATA, 'unitnet')), ['10.77.0.2', '10.78.0.10', 'fd00:78::2']);
+    });
+  }
+
+  it('set the NAT network\'s subnets on ADD, and land in the record for `pier resync`', async () => {
+    const c = conf({ ipMasq: true, ...runtime([[{ subnet: '10.77.0.0/24' }]]) });
+    ok(await world.call('ADD', c), 'ADD');
+    const add = world.natCalls.find((x) => x.op === 'add')!;
+    assert.deepEqual(add.net.subnets, ['10.77.0.0/24']);
+    const rec = world.store(DATA, 'unitnet').get({ containerID: 'c1', ifname: ifnameOf('c1') })!;
+    assert.deepEqual((rec.extra.nft as { subnets: string[] }).subnets, ['10.77.0.0/24']);
+  });
+
+  it('stand in for a config with no ranges (the kubelet\'s podCIDR); without either, ADD is code 7 naming both', async () => {
+    const bare = conf(runtime([[{ subnet: '10.77.0.0/24' }]]));
+    delete (bare.ipam as Record<string, unknown>).ranges;
+    assert.deepEqual(addresses(ok(await world.call('ADD', bare), 'ADD')), ['10.77.0.2/24']);
+    const none = conf();
+    delete (none.ipam as Record<string, unknown>).ranges;
+    const e = fails(await world.call('ADD', none, { containerId: 'c2' }), 7, 'ADD with no ranges at all');
+    assert.match(`${e.msg} ${e.details}`, /ipam\.ranges/);
+    assert.match(`${e.msg} ${e.details}`, /runtimeConfig\.ipRanges/);
+    // The calls that carry no runtimeConfig still work on such a network.
+    ok(await world.call('STATUS', none), 'STATUS');
+    ok(await world.call('DEL', none), 'DEL without runtimeConfig');
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), []);
+  });
+
+  it('keep ADD, CHECK, DEL and GC consistent when the ranges change between calls', async () => {
+    const r1 = conf(runtime([[{ subnet: '10.77.0.0/24' }]]));
+    const r2 = conf(runtime([[{ subnet: '10.88.0.0/24' }]]));
+    const a = ok(await world.call('ADD', r1, { containerId: 'a' }), 'ADD a in R1');
+    const b = ok(await world.call('ADD', r2, { containerId: 'b' }), 'ADD b in R2');
+    assert.deepEqual([addresses(a), addresses(b)], [['10.77.0.2/24'], ['10.88.0.2/24']]);
+    // A requested address must be in today's ranges.
+    const asked = { ...r2, runtimeConfig: { ...(r2.runtimeConfig as object), ips: ['10.77.0.9/24'] } };
+    fails(await world.call('ADD', asked, { containerId: 'x' }), 7, 'ADD asking for an address of the old ranges');
+    // CHECK and DEL of `a` go by its reservation, whatever the ranges are now.
+    ok(await world.call('CHECK', { ...r2, prevResult: a }, { containerId: 'a' }), 'CHECK a under R2');
+    ok(await world.call('CHECK', { ...conf(), prevResult: a }, { containerId: 'a' }), 'CHECK a under the config ranges');
+    ok(await world.call('DEL', conf(), { containerId: 'a' }), 'DEL a without runtime ranges');
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), ['10.88.0.2']);
+    // GC gets no runtimeConfig at all.
+    ok(await world.call('GC', { ...conf(), 'cni.dev/valid-attachments': [{ containerID: 'b', ifname: ifnameOf('b') }] }), 'GC keeping b');
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), ['10.88.0.2']);
+    ok(await world.call('GC', { ...conf(), 'cni.dev/valid-attachments': [] }), 'GC keeping nothing');
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), []);
+  });
+
+  it('are checked like the config\'s ranges, and an error names runtimeConfig.ipRanges', async () => {
+    const e = fails(await world.call('ADD', conf(runtime([[{ subnet: '10.77.0.1/24' }]]))), 7, 'ADD with host bits set');
+    assert.match(`${e.msg} ${e.details}`, /runtimeConfig\.ipRanges\[0\]\[0\]\.subnet/);
+    assert.deepEqual(reserved(world.store(DATA, 'unitnet')), []);
+  });
+});
+
 describe('GC without cni.dev/valid-attachments', () => {
   for (const mode of ['pier', 'pier-ipam'] as const) {
     it(`${mode}: is refused with code 7 saying what to do, and releases nothing`, async () => {

@@ -55,7 +55,7 @@ export async function runPlugin(io: PluginIo, mode: PluginMode, makeDeps: DepsFa
     }
     // The main plugin's own fields: not pier-ipam's business (its caller's config).
     if (mode === 'pier') checkPierFields(conf, env.command);
-    const plan = ipamPlan(conf);
+    const plan = ipamPlan(conf, env.command);
     const ctx: Ctx = { env, rawEnv: io.env, stdin: io.stdin, conf, cniArgs, deps: makeDeps(log), ...plan };
     log.debug('start');
     mark('ctx ready');

@@ -33,11 +33,17 @@ export interface Ctx<E = AttachEnv | DelEnv | NodeEnv> {
 
 export const PIER_IPAM = 'pier-ipam';
 
-/** Decides how IPAM is done and where records live, from the parsed config. */
-export function ipamPlan(conf: NetConf): Pick<Ctx, 'ipam' | 'delegateIpam' | 'records'> {
+/**
+ * Decides how IPAM is done and where records live, from the parsed config. Only ADD allocates,
+ * so only ADD reads the runtime's ipRanges and needs ranges at all: CHECK, DEL and GC go by the
+ * records whatever the ranges are today, and a kubelet-style config whose ranges come only
+ * from the runtime still answers STATUS, GC and a DEL without runtimeConfig.
+ */
+export function ipamPlan(conf: NetConf, command: string): Pick<Ctx, 'ipam' | 'delegateIpam' | 'records'> {
   const type = conf.ipam?.type ?? '';
   if (type === PIER_IPAM) {
-    const ipam = parseIpamConfig(conf.ipam, conf.name);
+    const adding = command === 'ADD';
+    const ipam = parseIpamConfig(conf.ipam, conf.name, { requireRanges: adding, ...(adding && { runtimeRanges: conf.runtimeConfig.ipRanges }) });
     return { ipam, records: { dataDir: ipam.dataDir, network: conf.name } };
   }
   // Delegating to the main plugin itself would run it again with the same stdin, which
