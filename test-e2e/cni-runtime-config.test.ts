@@ -123,6 +123,22 @@ describe('runtimeConfig.ipRanges', () => {
   });
 });
 
+describe('runtimeConfig.dns', () => {
+  it('is the result\'s dns', () => {
+    const w = newWorld();
+    const conf = {
+      ...w.conf('1.0.0'),
+      dns: { nameservers: ['10.0.0.53'] },
+      capabilities: { dns: true },
+      runtimeConfig: { dns: { Servers: ['10.96.0.10'], Searches: ['default.svc.cluster.local'], Options: ['ndots:5'] } },
+    };
+    const pod = w.addPod();
+    const res = ok(w.call({ command: 'ADD', containerId: 'dns', netns: w.netnsPath(pod), ifname: 'eth0' }, conf), 'ADD');
+    assert.deepEqual(res.dns, { nameservers: ['10.96.0.10'], search: ['default.svc.cluster.local'], options: ['ndots:5'] });
+    ok(w.call({ command: 'DEL', containerId: 'dns', netns: w.netnsPath(pod), ifname: 'eth0' }, conf), 'DEL');
+  });
+});
+
 describe('keys in any case, at any depth', () => {
   it('IPAM, Ranges, DataDir, NftTable, DNS.Nameservers reach the store, the pod and nft', () => {
     const w = newWorld();

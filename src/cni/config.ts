@@ -12,7 +12,7 @@ import { CniError, ErrorCode } from './errors.ts';
 import { type KeyShape, foldKeys, isPlainObject, keyShape } from './fold-keys.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { PREV_RESULT_SHAPE, parsePrevResult } from './prev-result.ts';
-import type { CniResult } from './result.ts';
+import type { CniResult, ResultDns } from './result.ts';
 import {
   RUNTIME_CONFIG_SHAPE,
   type RuntimeConfig,
@@ -384,4 +384,24 @@ export function requestedMac(conf: NetConf, cniArgs: CniArgs): string | undefine
     throw new CniError(ErrorCode.InvalidEnv, 'CNI_ARGS: invalid MAC', `MAC=${cniArgs.mac} must be a 6-byte unicast MAC address`);
   }
   return mac;
+}
+
+function hasDns(d: ResultDns | undefined): d is ResultDns {
+  return Boolean(d && (d.nameservers?.length || d.domain || d.search?.length || d.options?.length));
+}
+
+/**
+ * The result's `dns`, by the same precedence as requested IPs: the runtime's (runtimeConfig
+ * `dns`, which knows the pod's cluster DNS), then the config's `dns`, then what IPAM returned
+ * (Pier's `resolvConf`, or a delegated plugin's). The first that says anything wins whole.
+ */
+export function resultDns(conf: NetConf, fromIpam: ResultDns | undefined): ResultDns | undefined {
+  const rt = conf.runtimeConfig.dns;
+  const runtime: ResultDns | undefined = rt && {
+    ...(rt.servers?.length && { nameservers: rt.servers }),
+    ...(rt.domain && { domain: rt.domain }),
+    ...(rt.searches?.length && { search: rt.searches }),
+    ...(rt.options?.length && { options: rt.options }),
+  };
+  return [runtime, conf.dns, fromIpam].find(hasDns) ?? fromIpam;
 }

@@ -210,6 +210,23 @@ describe('GC', () => {
   });
 });
 
+describe('runtimeConfig.dns', () => {
+  const dns = { capabilities: { dns: true }, runtimeConfig: { dns: { Servers: ['10.96.0.10'], Searches: ['svc.cluster.local'], Options: ['ndots:5'] } } };
+  const want = { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'], options: ['ndots:5'] };
+
+  it('is the result\'s dns, before the config\'s dns and the IPAM\'s resolvConf', async () => {
+    const resolv = join(dir, 'resolv.conf');
+    writeFileSync(resolv, 'nameserver 198.51.100.53\nsearch example.org\n');
+    const res = ok(await world.call('ADD', conf({ ...dns, dns: { nameservers: ['10.0.0.53'] } }, { resolvConf: resolv })), 'ADD');
+    assert.deepEqual(res.dns, want);
+    const ipamOnly = ok(await world.call('ADD', conf(dns, { resolvConf: resolv }), { mode: 'pier-ipam', containerId: 'c2' }), 'pier-ipam ADD');
+    assert.deepEqual(ipamOnly.dns, want);
+    // Without it, the config's dns, then the IPAM's.
+    assert.deepEqual(ok(await world.call('ADD', conf({ dns: { nameservers: ['10.0.0.53'] } }, { resolvConf: resolv }), { containerId: 'c3' }), 'ADD').dns, { nameservers: ['10.0.0.53'] });
+    assert.deepEqual(ok(await world.call('ADD', conf({}, { resolvConf: resolv }), { containerId: 'c4' }), 'ADD').dns, { nameservers: ['198.51.100.53'], search: ['example.org'] });
+  });
+});
+
 describe('keys match case-insensitively at every depth, as Go decodes them', () => {
   it('in ipam, dns, vlanTrunk, and the top-level dataDir and nftTable', async () => {
     const c = {
