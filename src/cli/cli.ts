@@ -10,6 +10,7 @@ import { doctor, formatFindings } from './doctor.ts';
 import { runCni } from './run-cni.ts';
 import { existsSync } from 'node:fs';
 import { resyncCommand } from './resync-command.ts';
+import { resolveLogOptions } from '../cni/log.ts';
 import { recordsLocation } from './records-location.ts';
 
 export interface CliIo {
@@ -111,7 +112,7 @@ export async function runCli(io: CliIo): Promise<number> {
       return 1;
     }
     const msg = err instanceof Error ? err.message : String(err);
-    io.stderr.write(`pier ${cmd}: ${msg}\n  hint: run \`pier doctor\`; details in /var/log/pier.log\n`);
+    io.stderr.write(`pier ${cmd}: ${msg}\n  hint: run \`pier doctor\`; details in ${resolveLogOptions(io.env).file}\n`);
     return 1;
   }
 }
