@@ -39,6 +39,7 @@ path_dir=$prefix/usr/local/bin
 cd "$(dirname "$0")/.."
 if [[ ! -x dist/pier ]]; then
   if ((build)); then
+    bash scripts/check-node.sh
     [[ -d node_modules ]] || npm ci --no-audit --no-fund
     npm run build >/dev/null
   else
