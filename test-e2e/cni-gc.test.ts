@@ -30,6 +30,11 @@ before(() => {
 });
 after(() => worlds.cleanupAll());
 
+/** `pier ARGS` (the human CLI) in the world's host netns, logging to the world's log. */
+function pierCli(w: TestWorld, args: string[]) {
+  return spawnSync('ip', ['netns', 'exec', w.host, PIER, ...args], { encoding: 'utf8', env: { ...process.env, PIER_LOG_FILE: w.logFile } });
+}
+
 function hostVeths(w: TestWorld): string[] {
   return ipJson(w.host, 'link', 'show', 'type', 'veth').map((l: any) => l.ifname).sort();
 }
@@ -46,7 +51,7 @@ function reservations(dir: string): string[] {
 }
 
 function recordsOf(w: TestWorld, dataDir = w.dataDir): string[] {
-  const r = w.exec(PIER, ['ls', '--json', '--data-dir', dataDir]);
+  const r = pierCli(w, ['ls', '--json', '--data-dir', dataDir]);
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout).map((a: any) => a.containerID).sort();
 }
@@ -147,7 +152,7 @@ describe('`pier gc` keeps the attachments whose netns is alive', () => {
       ok(w.call({ command: 'ADD', containerId: 'dead', netns: w.netnsPath(dead), ifname: 'eth0' }, conf), 'ADD dead');
       assert.equal(spawnSync('ip', ['netns', 'del', dead]).status, 0);
 
-      const r = w.exec(PIER, ['gc', '-c', file]);
+      const r = pierCli(w, ['gc', '-c', file]);
       assert.deepEqual(hostVeths(w), [a.interfaces[1].name], 'the live pod keeps its host veth');
       assert.equal(r.status, 0, `pier gc: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /kept 1 live attachment\(s\), released 1/);
@@ -179,7 +184,7 @@ describe('`pier gc` keeps the attachments whose netns is alive', () => {
     const pod = w.addPod();
     ok(w.call({ command: 'ADD', containerId: 'live', netns: w.netnsPath(pod), ifname: 'eth0' }, conf), 'ADD');
     assert.deepEqual(recordsOf(w, other), ['live']);
-    const r = w.exec(PIER, ['gc', '-c', file]);
+    const r = pierCli(w, ['gc', '-c', file]);
     assert.equal(r.status, 0, `pier gc: ${r.stdout}${r.stderr}`);
     assert.match(r.stdout, /kept 1 live attachment\(s\), released 0/);
     assert.equal(hostVeths(w).length, 1);
@@ -187,7 +192,7 @@ describe('`pier gc` keeps the attachments whose netns is alive', () => {
     // --data-dir names the records' directory of a network without Pier's IPAM too.
     const { DataDir: __, ...noDir } = conf;
     writeFileSync(file, JSON.stringify(noDir));
-    const r2 = w.exec(PIER, ['gc', '-c', file, '--data-dir', other]);
+    const r2 = pierCli(w, ['gc', '-c', file, '--data-dir', other]);
     assert.equal(r2.status, 0, `pier gc --data-dir: ${r2.stdout}${r2.stderr}`);
     assert.match(r2.stdout, /kept 1 live attachment\(s\), released 0/);
     assert.equal(hostVeths(w).length, 1);
