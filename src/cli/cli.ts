@@ -1,6 +1,7 @@
 // The human CLI (no CNI_COMMAND in the environment): wire named netns (up/down/check), list,
 // explain, diagnose, and node-level STATUS/GC/resync.
 import { PIER_VERSION } from '../version.ts';
+import { COMMANDS, DEFAULT_CONF_DIR, HELP, commandHelp } from './help.ts';
 import { DEFAULT_DATA_DIR } from '../ipam/config.ts';
 import { listAttachments } from '../ipam/ipam.ts';
 import { CliError, findPierConfs, loadNetworkConf } from './conf-file.ts';
@@ -20,44 +21,17 @@ export interface CliIo {
   stderr: { write(s: string): unknown };
 }
 
-const DEFAULT_CONF_DIR = '/etc/cni/net.d';
-
-const COMMANDS: Record<string, { usage: string; about: string }> = {
-  up: { usage: 'pier up NAME [-c CONF] [-p HOSTPORT:PORT[/PROTO]]... [--ip ADDR] [--ifname IF] [--data-dir DIR] [--explain]', about: 'create netns NAME if missing and wire it with a real CNI ADD' },
-  down: { usage: 'pier down NAME', about: 'CNI DEL for NAME, and remove the netns if `up` created it' },
-  check: { usage: 'pier check NAME', about: 'CNI CHECK: is everything `up` made still there?' },
-  ls: { usage: 'pier ls [--json] [--data-dir DIR]', about: 'list attachments: netns or container, ifname, addresses, host veth, ports, age' },
-  explain: { usage: 'pier explain NAME', about: 'the ip, sysctl and nft commands equivalent to what Pier did for NAME' },
-  doctor: { usage: 'pier doctor [-c CONF] [--conf-dir DIR]', about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers, what container runtimes pass to plugins' },
-  status: { usage: 'pier status [-c CONF] [--data-dir DIR]', about: 'CNI STATUS for the network: ready for ADD?' },
-  gc: { usage: 'pier gc [-c CONF] [--data-dir DIR]', about: 'CNI GC with the live attachments (netns still there) as the valid list' },
-  resync: { usage: 'pier resync [--data-dir DIR] [--table T] [--prune]', about: 'rebuild Pier\'s nftables table from the store (after `nft flush ruleset`); --prune also drops entries no attachment owns' },
-};
-
-export const HELP = `pier ${PIER_VERSION}: a CNI plugin with its own IPAM (bridge, veth, addresses, routes, nftables NAT)
-
-Commands:
-${Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.about}`).join('\n')}
-  pier --version | --help | COMMAND --help
-
-Without -c, up/status/gc use the built-in network "pier-default": bridge pier0, pods in
-10.123.0.0/24 and fd00:123::/64, masquerade on. State lives in ${DEFAULT_DATA_DIR} (override
-with --data-dir) and ${DEFAULT_STATE_DIR} (--state-dir).
-
-As a CNI plugin, a runtime runs pier with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC) and
-the network config on stdin; the reply is JSON on stdout, logs go to /var/log/pier.log
-(PIER_LOG_FILE, PIER_LOG_LEVEL, or "logFile"/"logLevel" in the config); PIER_TRACE=1 adds
-phase timings on stderr. Invoked as pier-ipam, the same program is an IPAM-only plugin
-("ipam": {"type": "pier-ipam", ...}).
-`;
-
 interface Args {
   positional: string[];
   flags: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['-c', '--conf', '-p', '--port', '--ip', '--ifname', '--data-dir', '--state-dir', '--conf-dir', '--table']);
-const BOOL_FLAGS = new Set(['--json', '--explain', '--prune', '--help', '-h']);
+/**
+ * Every option of every command (help.ts), with whether it takes a value. Any command accepts
+ * them all, as before help listed them per command; those a command has no use for are ignored.
+ */
+const OPTIONS = new Map(Object.values(COMMANDS).flatMap((c) => c.options.flatMap((o) => o.names.map((n) => [n, o.value !== undefined] as const))));
+OPTIONS.set('--help', false).set('-h', false);
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { positional: [], flags: new Map() };
@@ -69,11 +43,12 @@ function parseArgs(argv: string[]): Args {
       value = arg.slice(eq + 1);
       arg = arg.slice(0, eq);
     }
-    if (VALUE_FLAGS.has(arg)) {
+    const hasValue = OPTIONS.get(arg);
+    if (hasValue) {
       value ??= argv[++i];
       if (value === undefined) throw new CliError(`${arg} needs a value`, 'see --help');
       a.flags.set(arg, [...(a.flags.get(arg) ?? []), value]);
-    } else if (BOOL_FLAGS.has(arg)) a.flags.set(arg, ['1']);
+    } else if (hasValue === false) a.flags.set(arg, ['1']);
     else if (arg.startsWith('-') && arg !== '-') throw new CliError(`unknown option ${arg}`, 'see --help');
     else a.positional.push(arg);
   }
@@ -102,7 +77,7 @@ export async function runCli(io: CliIo): Promise<number> {
   try {
     const a = parseArgs(rest);
     if (a.flags.has('--help') || a.flags.has('-h')) {
-      io.stdout.write(`Usage: ${spec.usage}\n  ${spec.about}\n`);
+      io.stdout.write(commandHelp(spec));
       return 0;
     }
     return await dispatch(cmd, a, io);
