@@ -155,6 +155,15 @@ describe('parseNetConf', () => {
     assert.deepEqual(other.capabilities, { PortMappings: true });
   });
 
+  it('reads keys named like Object.prototype members as plain unknown fields, at any depth', () => {
+    const odd = { constructor: { a: 1 }, toString: { b: 2 }, hasOwnProperty: [{ c: 3 }], valueOf: 1 };
+    const text = JSON.stringify({ ...BASE, ...odd, ipam: { type: 'pier-ipam', ...odd }, dns: odd, runtimeConfig: odd, args: { cni: odd } })
+      .replace('"constructor"', '"__proto__"');
+    const conf = parseNetConf(text);
+    assert.deepEqual(conf.raw.toString, { b: 2 });
+    assert.equal(conf.ipam?.type, 'pier-ipam');
+  });
+
   it('treats a JSON null at any depth like an absent field', () => {
     const conf = parse({ ipam: { type: 'pier-ipam', ranges: [[{ subnet: '10.1.0.0/24', gateway: null }]], resolvConf: null }, dns: { domain: null, nameservers: ['10.0.0.53'] } });
     assert.deepEqual(conf.ipam, { type: 'pier-ipam', ranges: [[{ subnet: '10.1.0.0/24' }]] });

@@ -46,7 +46,8 @@ export function foldKeys(value: unknown, shape: KeyShape): unknown {
       delete out[name];
       continue;
     }
-    const inner = shape.fields[name];
+    // Own fields only: a key named "toString" or "constructor" must not find Object's.
+    const inner = Object.hasOwn(shape.fields, name) ? shape.fields[name] : undefined;
     put(out, name, inner && v !== null && typeof v === 'object' ? foldKeys(v, inner) : v);
   }
   return out;
