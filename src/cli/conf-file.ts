@@ -3,7 +3,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultNetworkConf } from './default-network.ts';
-import { canonicalKeys } from '../cni/config.ts';
+import { canonicalKeys } from '../cni/config-keys.ts';
 import { foldKeys, isPlainObject, keyShape } from '../cni/fold-keys.ts';
 
 export class CliError extends Error {

@@ -9,19 +9,18 @@ import { normaliseMac } from './addresses.ts';
 import type { CniArgs } from './cni-args.ts';
 import { CONTAINER_ID_PATTERN, checkInterfaceName } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { type KeyShape, foldKeys, isPlainObject, keyShape } from './fold-keys.ts';
+import { foldKeys, isPlainObject, keyShape } from './fold-keys.ts';
+import { NETCONF_SHAPE } from './config-keys.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
-import { PREV_RESULT_SHAPE, parsePrevResult } from './prev-result.ts';
+import { parsePrevResult } from './prev-result.ts';
 import type { CniResult, ResultDns } from './result.ts';
 import {
-  RUNTIME_CONFIG_SHAPE,
   type RuntimeConfig,
   macSchema,
   normaliseRuntimeConfig,
   requestedIpSchema,
   runtimeConfigSchema,
 } from './runtime-config.ts';
-import { ipamShape, rangeShape, routeShape } from '../ipam/config.ts';
 import { type CniVersion, assertSupportedVersion, isSupportedVersion } from './versions.ts';
 import { describeIssues } from './zod-details.ts';
 
@@ -76,33 +75,6 @@ export interface NetConf {
   /** The whole stdin object as parsed, unknown fields included. */
   raw: Record<string, unknown>;
 }
-
-const keysOf = (schema: { shape: object }) => Object.keys(schema.shape);
-const ATTACHMENT_SHAPE = keyShape(['containerID', 'ifname']);
-
-/**
- * Every field name Pier reads, at every depth, for matching them case-insensitively as Go's
- * decoder does (`IPAM.Ranges`, `DNS.Nameservers`, `DataDir`...). Keys of maps (`capabilities`,
- * `runtimeConfig.aliases`) are data, not field names, and keep their spelling.
- */
-const NETCONF_SHAPE: KeyShape = keyShape(
-  [
-    'cniVersion', 'name', 'type', 'bridge', 'isGateway', 'isDefaultGateway', 'forceAddress', 'ipMasq', 'mtu',
-    'hairpinMode', 'promiscMode', 'vlan', 'vlanTrunk', 'preserveDefaultVlan', 'macspoofchk', 'enabledad',
-    'disableContainerInterface', 'portIsolation', 'ipam', 'dns', 'capabilities', 'runtimeConfig', 'args',
-    'prevResult', 'logFile', 'logLevel', 'dataDir', 'nftTable', 'cni.dev/valid-attachments', 'cni.dev/attachments',
-  ],
-  {
-    ipam: keyShape(keysOf(ipamShape), { ranges: keyShape(keysOf(rangeShape)), routes: keyShape(keysOf(routeShape)) }),
-    dns: keyShape(['nameservers', 'domain', 'search', 'options']),
-    vlanTrunk: keyShape(['id', 'minID', 'maxID']),
-    runtimeConfig: RUNTIME_CONFIG_SHAPE,
-    args: keyShape(['cni'], { cni: keyShape(['ips', 'mac', 'labels'], { labels: keyShape(['key', 'value']) }) }),
-    prevResult: PREV_RESULT_SHAPE,
-    'cni.dev/valid-attachments': ATTACHMENT_SHAPE,
-    'cni.dev/attachments': ATTACHMENT_SHAPE,
-  },
-);
 
 const flag = _default(boolean(), false);
 const stringList = array(string());
@@ -335,14 +307,6 @@ export function parseNetConf(stdin: string | Uint8Array, mode: ConfigReader = 'p
   if (valid !== undefined) conf.validAttachments = valid;
   if (c.prevResult !== undefined) conf.prevResult = parsePrevResult(c.prevResult, cniVersion);
   return conf;
-}
-
-/**
- * A network config with every key Pier reads in its canonical spelling (for the CLI, which
- * reads fields of a config file itself before handing it to the plugin).
- */
-export function canonicalKeys(conf: Record<string, unknown>): Record<string, unknown> {
-  return foldKeys(conf, NETCONF_SHAPE) as Record<string, unknown>;
 }
 
 const CNI_VERSION_SHAPE = keyShape(['cniVersion']);

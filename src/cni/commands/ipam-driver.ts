@@ -80,7 +80,7 @@ export function delegateGcFor(ctx: Ctx, released: AttachmentRecord[], report: (e
     execDelegate(type, 'GC', ctx.rawEnv, ctx.stdin, ctx.env.path);
     return;
   }
-  const newest = versions.filter(isVersion).sort(compareVersions).at(-1);
+  const newest = [...versions].sort(compareVersions).at(-1);
   if (!newest) throw new CniError(ErrorCode.Delegate, `IPAM plugin ${type} reports no CNI version it speaks`, JSON.stringify(versions));
   ctx.deps.log.info(`GC: ${type} does not speak CNI ${ctx.conf.cniVersion}: releasing through DEL`, { versions });
   const stdin = JSON.stringify({ ...ctx.conf.raw, cniVersion: newest });
