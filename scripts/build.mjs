@@ -28,6 +28,13 @@ const KOFFI_ASSET = 'koffi.node';
 const KOFFI_SHA256_ASSET = 'koffi.node.sha256';
 const koffiSha256 = join(buildDir, KOFFI_SHA256_ASSET);
 
+// The single executable needs process.getBuiltinModule (Node 20.16); Debian 12 ships 18.
+const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(Number);
+if (nodeMajor < 20 || (nodeMajor === 20 && nodeMinor < 16)) {
+  console.error(`build.mjs: Pier needs Node.js >= 20.16 to build; this is ${process.version} (scripts/check-node.sh says more)`);
+  process.exit(1);
+}
+
 const dev = process.argv.includes('--dev');
 
 // zod's namespace export carries all of its ~40 locales (`z.locales`), so tree-shaking cannot

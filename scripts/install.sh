@@ -11,7 +11,8 @@ Usage: scripts/install.sh [--prefix DIR] [--bin-dir DIR] [--conf-dir DIR] [--con
   --bin-dir DIR    where runtimes look for CNI plugins (default PREFIX/opt/cni/bin)
   --conf-dir DIR   where runtimes look for network configs (default PREFIX/etc/cni/net.d)
   --conflist FILE  also install FILE into the conf dir (e.g. conf/10-pier-containerd.conflist)
-  --no-build       do not build; fail if dist/pier is missing
+  --no-build       install dist/pier as it is; fail if it is missing
+                   (without it, dist/pier is built when missing or older than src/)
 USAGE
 }
 
@@ -37,13 +38,19 @@ conf_dir=${conf_dir:-$prefix/etc/cni/net.d}
 path_dir=$prefix/usr/local/bin
 
 cd "$(dirname "$0")/.."
-if [[ ! -x dist/pier ]]; then
+# Build when dist/pier is missing or older than what it is built from: after a `git pull` an
+# existing dist/pier is the previous version, and installing it would be an upgrade that isn't.
+sources_newer() { [[ -n "$(find src scripts/build.mjs package.json package-lock.json -newer dist/pier -print -quit 2>/dev/null)" ]]; }
+if [[ ! -x dist/pier ]] || sources_newer; then
   if ((build)); then
+    bash scripts/check-node.sh
     [[ -d node_modules ]] || npm ci --no-audit --no-fund
     npm run build >/dev/null
-  else
+  elif [[ ! -x dist/pier ]]; then
     echo "install.sh: dist/pier is missing; run npm run build" >&2
     exit 1
+  else
+    echo "install.sh: dist/pier is older than the sources; installing it as it is (--no-build)" >&2
   fi
 fi
 

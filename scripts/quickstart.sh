@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bold() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { bold "$*"; "$@"; }
 
+# Before anything else: the build needs Node.js >= 20.16 (Debian 12 ships 18).
+bash scripts/check-node.sh
 echo "== installing packages, dependencies and Pier (a few minutes the first time)"
 bash scripts/install-deps.sh
 [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error

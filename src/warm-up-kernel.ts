@@ -9,7 +9,7 @@ import type { SystemCalls } from './netlink/libc.ts';
 import { decodeMessages, encodeMessage, findAttr, nla, read, type NlMessage } from './netlink/codec.ts';
 import {
   NETLINK_ROUTE, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_LINK, IFLA_LINKINFO, IFLA_MASTER, IFLA_MTU,
-  IFLA_ADDRESS, IFLA_OPERSTATE, IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+  IFLA_ADDRESS, IFLA_BR_VLAN_FILTERING, IFLA_OPERSTATE, IFF_UP, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
   NLM_F_EXCL, NLM_F_MULTI, RTM_DELLINK, RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK,
   RTM_NEWROUTE, VETH_INFO_PEER,
 } from './netlink/constants.ts';
@@ -24,6 +24,8 @@ interface FakeLink {
   mtu: number;
   master?: number;
   peer?: number;
+  /** A bridge's IFLA_BR_VLAN_FILTERING. */
+  vlanFiltering?: boolean;
 }
 
 const IF_OPER_UP = 6;
@@ -54,7 +56,10 @@ export function fakeKernel(): SystemCalls {
         ...(l.master !== undefined ? [nla.u32(IFLA_MASTER, l.master)] : []),
         ...(l.peer !== undefined ? [nla.u32(IFLA_LINK, l.peer)] : []),
         nla.u8(IFLA_OPERSTATE, IF_OPER_UP),
-        nla.nested(IFLA_LINKINFO, [nla.str(IFLA_INFO_KIND, l.kind)]),
+        nla.nested(IFLA_LINKINFO, [
+          nla.str(IFLA_INFO_KIND, l.kind),
+          ...(l.kind === 'bridge' ? [nla.nested(IFLA_INFO_DATA, [nla.u8(IFLA_BR_VLAN_FILTERING, l.vlanFiltering ? 1 : 0)])] : []),
+        ]),
       ],
     });
 
@@ -62,6 +67,14 @@ export function fakeKernel(): SystemCalls {
     const l: FakeLink = { index: nextIndex++, name, kind, up: false, mtu };
     links.set(l.index, l);
     return l;
+  };
+
+  /** IFLA_BR_VLAN_FILTERING of a request's IFLA_LINKINFO, if it has one. */
+  const vlanFilteringOf = (attrs: ReturnType<typeof decodeLinkMessage>['attrs']): boolean | undefined => {
+    const info = findAttr(attrs, IFLA_LINKINFO);
+    const data = info ? findAttr(read.nested(info), IFLA_INFO_DATA) : undefined;
+    const attr = data ? findAttr(read.nested(data), IFLA_BR_VLAN_FILTERING) : undefined;
+    return attr ? read.u8(attr) === 1 : undefined;
   };
 
   /** The replies to one request: [type, flags, payload] each, ACK or error last. */
@@ -98,6 +111,7 @@ export function fakeKernel(): SystemCalls {
         const kindAttr = findAttr(info, IFLA_INFO_KIND);
         const mtuAttr = findAttr(req.attrs, IFLA_MTU);
         const l = newLink(name ?? `if${nextIndex}`, kindAttr ? read.str(kindAttr) : '', mtuAttr ? read.u32(mtuAttr) : 1500);
+        if (l.kind === 'bridge') l.vlanFiltering = vlanFilteringOf(req.attrs) ?? false;
         const data = findAttr(info, IFLA_INFO_DATA);
         const peerAttr = data ? findAttr(read.nested(data), VETH_INFO_PEER) : undefined;
         if (peerAttr) {
@@ -112,6 +126,8 @@ export function fakeKernel(): SystemCalls {
         const master = findAttr(req.attrs, IFLA_MASTER);
         if (master) found.master = read.u32(master) || undefined;
         if (req.info.change & IFF_UP) found.up = (req.info.flags & IFF_UP) !== 0;
+        const filtering = vlanFilteringOf(req.attrs);
+        if (found.kind === 'bridge' && filtering !== undefined) found.vlanFiltering = filtering;
       } else {
         return [ack(errnoOf('ENODEV'))];
       }

@@ -128,7 +128,7 @@ async function steps(dir: string): Promise<WarmUpReport> {
   const args = parseCniArgs(env.CNI_ARGS);
   requestedIps(net, args);
   requestedMac(net, args);
-  const plan = ipamPlan(net);
+  const plan = ipamPlan(net, 'ADD');
   if (!plan.ipam) throw new Error('warm-up config lost its IPAM');
 
   // IPAM on a store in memory: allocation, the record, release.

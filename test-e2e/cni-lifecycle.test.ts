@@ -359,7 +359,7 @@ describe('bridge, IPAM and NAT options', () => {
     assertClean(w);
   });
 
-  it('GC releases the attachments not listed in cni.dev/valid-attachments, then all with no list', () => {
+  it('GC releases the attachments not listed in cni.dev/valid-attachments, and refuses a GC with no list', () => {
     const w = newWorld();
     const conf = w.conf('1.1.0');
     const pods = [w.addPod(), w.addPod(), w.addPod()];
@@ -378,7 +378,10 @@ describe('bridge, IPAM and NAT options', () => {
     ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/attachments': [{ containerID: 'gc-2', ifname: 'eth0' }] }), 'GC with cni.dev/attachments');
     assert.deepEqual(storeState(w).reservations, [addr(2)]);
 
-    ok(w.call({ command: 'GC' }, conf), 'GC with no list');
+    // cnitool's GC, with no list: refused, not read as "nothing is valid".
+    fails(w.call({ command: 'GC' }, conf), 7, 'GC with no list');
+    assert.deepEqual(storeState(w).reservations, [addr(2)]);
+    ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), 'GC with an empty list');
     assertClean(w);
     // The runtime's DEL for a collected attachment still succeeds.
     ok(w.call({ command: 'DEL', containerId: 'gc-1', netns: w.netnsPath(pods[1]), ifname: 'eth0' }, conf), 'DEL after GC');

@@ -19,7 +19,7 @@ export function ensureBridge(sock: nl.NetlinkSocket, spec: BridgeSpec): nl.Link 
   let br = nl.getLinkByName(sock, spec.name);
   if (!br) {
     try {
-      nl.createBridge(sock, { name: spec.name, mtu: spec.mtu, vlanFiltering: spec.vlanFiltering });
+      withVlanHint(() => nl.createBridge(sock, { name: spec.name, mtu: spec.mtu, vlanFiltering: spec.vlanFiltering }));
     } catch (err) {
       if (!(err instanceof nl.SysError) || err.errno !== errnoOf('EEXIST')) throw err;
     }
@@ -36,10 +36,27 @@ export function ensureBridge(sock: nl.NetlinkSocket, spec: BridgeSpec): nl.Link 
     }
   }
   if (br.kind !== 'bridge') throw new Error(`${spec.name} exists and is a ${br.kind ?? 'non-bridge'} link, not a bridge`);
+  // Also on a bridge that existed before (made by someone else, or by an earlier network
+  // without VLANs), as the reference bridge does: without filtering, the port's VLANs are
+  // recorded and ignored, and the pod is not isolated. Ports without VLAN settings keep
+  // talking untagged on the default VLAN 1.
+  if (spec.vlanFiltering && br.vlanFiltering !== true) {
+    withVlanHint(() => nl.setBridgeVlanFiltering(sock, br!.index, true, spec.name));
+  }
   if (!br.up || (spec.promisc !== undefined && Boolean(br.promiscuity) !== spec.promisc)) {
     nl.setLink(sock, { index: br.index, up: true, promisc: spec.promisc }, spec.name);
   }
   return nl.getLinkByIndex(sock, br.index) ?? br;
+}
+
+/** EOPNOTSUPP for VLAN filtering: a kernel built without CONFIG_BRIDGE_VLAN_FILTERING. Say so. */
+function withVlanHint(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof nl.SysError) || err.errno !== errnoOf('EOPNOTSUPP')) throw err;
+    throw new nl.SysError(err.errno, err.op, err.object, 'this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING), which vlan and vlanTrunk need');
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 // Wires, verifies and unwires one pod on a bridge: the kernel half of ADD, CHECK and DEL.
 import { closeSync } from 'node:fs';
 import * as nl from '../netlink/index.ts';
+import { errnoOf } from '../netlink/libc.ts';
 import { parseCidr } from '../netlink/ip-bytes.ts';
 import { ensureBridge, ensureGatewayAddress, enableForwarding } from './bridge.ts';
 import { applyPodSysctls, configurePodInterface, missingPodState } from './pod.ts';
@@ -136,17 +137,30 @@ export function unwirePod(
   if (podLink && !hostLink && podLink.peerIndex) hostLink = nl.getLinkByIndex(host, podLink.peerIndex);
   if (podLink && hostLink) {
     if (!isPair(hostLink, podLink)) return `left ${o.ifname}: it is not the peer of ${hostLink.name}`;
-    nl.deleteLink(host, hostLink.index, hostLink.name);
-    return `deleted ${hostLink.name} and ${o.ifname}`;
+    return deleteVanishing(host, hostLink) ? `deleted ${hostLink.name} and ${o.ifname}` : 'veth already gone';
   }
   if (podLink && !hostLink) return `left ${o.ifname}: its peer is not in this netns`;
   if (!hostLink) return 'veth already gone';
   const bridge = nl.getLinkByName(host, o.bridge);
   if (hostLink.kind === 'veth' && bridge && hostLink.master === bridge.index && hostLink.name === o.hostVeth) {
-    nl.deleteLink(host, hostLink.index, hostLink.name);
-    return `deleted ${hostLink.name} (recorded veth port of ${o.bridge})`;
+    return deleteVanishing(host, hostLink) ? `deleted ${hostLink.name} (recorded veth port of ${o.bridge})` : 'veth already gone';
   }
   return `left ${hostLink.name}: not a veth port of ${o.bridge}`;
+}
+
+/**
+ * Deletes a veth that may vanish by itself meanwhile: the kernel tears down the veths of a
+ * deleted netns asynchronously, so one found a moment ago can be gone (ENODEV) when DEL or GC
+ * deletes it. False when it was already gone.
+ */
+function deleteVanishing(host: nl.NetlinkSocket, link: nl.Link): boolean {
+  try {
+    nl.deleteLink(host, link.index, link.name);
+    return true;
+  } catch (err) {
+    if (err instanceof nl.SysError && err.errno === errnoOf('ENODEV')) return false;
+    throw err;
+  }
 }
 
 /** CHECK's kernel half: returns what is missing or wrong (empty when all is well). */

@@ -1,6 +1,7 @@
 // The human CLI (no CNI_COMMAND in the environment): wire named netns (up/down/check), list,
 // explain, diagnose, and node-level STATUS/GC/resync.
 import { PIER_VERSION } from '../version.ts';
+import { COMMANDS, DEFAULT_CONF_DIR, HELP, commandHelp } from './help.ts';
 import { DEFAULT_DATA_DIR } from '../ipam/config.ts';
 import { listAttachments } from '../ipam/ipam.ts';
 import { CliError, findPierConfs, loadNetworkConf } from './conf-file.ts';
@@ -10,6 +11,8 @@ import { doctor, formatFindings } from './doctor.ts';
 import { runCni } from './run-cni.ts';
 import { existsSync } from 'node:fs';
 import { resyncCommand } from './resync-command.ts';
+import { resolveLogOptions } from '../cni/log.ts';
+import { recordsLocation } from './records-location.ts';
 
 export interface CliIo {
   argv: string[];
@@ -18,44 +21,17 @@ export interface CliIo {
   stderr: { write(s: string): unknown };
 }
 
-const DEFAULT_CONF_DIR = '/etc/cni/net.d';
-
-const COMMANDS: Record<string, { usage: string; about: string }> = {
-  up: { usage: 'pier up NAME [-c CONF] [-p HOSTPORT:PORT[/PROTO]]... [--ip ADDR] [--ifname IF] [--data-dir DIR] [--explain]', about: 'create netns NAME if missing and wire it with a real CNI ADD' },
-  down: { usage: 'pier down NAME', about: 'CNI DEL for NAME, and remove the netns if `up` created it' },
-  check: { usage: 'pier check NAME', about: 'CNI CHECK: is everything `up` made still there?' },
-  ls: { usage: 'pier ls [--json] [--data-dir DIR]', about: 'list attachments: netns or container, ifname, addresses, host veth, ports, age' },
-  explain: { usage: 'pier explain NAME', about: 'the ip, sysctl and nft commands equivalent to what Pier did for NAME' },
-  doctor: { usage: 'pier doctor [-c CONF] [--conf-dir DIR]', about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers, what container runtimes pass to plugins' },
-  status: { usage: 'pier status [-c CONF] [--data-dir DIR]', about: 'CNI STATUS for the network: ready for ADD?' },
-  gc: { usage: 'pier gc [-c CONF] [--data-dir DIR]', about: 'CNI GC with the live attachments (netns still there) as the valid list' },
-  resync: { usage: 'pier resync [--data-dir DIR] [--table T] [--prune]', about: 'rebuild Pier\'s nftables table from the store (after `nft flush ruleset`); --prune also drops entries no attachment owns' },
-};
-
-export const HELP = `pier ${PIER_VERSION}: a CNI plugin with its own IPAM (bridge, veth, addresses, routes, nftables NAT)
-
-Commands:
-${Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.about}`).join('\n')}
-  pier --version | --help | COMMAND --help
-
-Without -c, up/status/gc use the built-in network "pier-default": bridge pier0, pods in
-10.123.0.0/24 and fd00:123::/64, masquerade on. State lives in ${DEFAULT_DATA_DIR} (override
-with --data-dir) and ${DEFAULT_STATE_DIR} (--state-dir).
-
-As a CNI plugin, a runtime runs pier with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC) and
-the network config on stdin; the reply is JSON on stdout, logs go to /var/log/pier.log
-(PIER_LOG_FILE, PIER_LOG_LEVEL, or "logFile"/"logLevel" in the config); PIER_TRACE=1 adds
-phase timings on stderr. Invoked as pier-ipam, the same program is an IPAM-only plugin
-("ipam": {"type": "pier-ipam", ...}).
-`;
-
 interface Args {
   positional: string[];
   flags: Map<string, string[]>;
 }
 
-const VALUE_FLAGS = new Set(['-c', '--conf', '-p', '--port', '--ip', '--ifname', '--data-dir', '--state-dir', '--conf-dir', '--table']);
-const BOOL_FLAGS = new Set(['--json', '--explain', '--prune', '--help', '-h']);
+/**
+ * Every option of every command (help.ts), with whether it takes a value. Any command accepts
+ * them all, as before help listed them per command; those a command has no use for are ignored.
+ */
+const OPTIONS = new Map(Object.values(COMMANDS).flatMap((c) => c.options.flatMap((o) => o.names.map((n) => [n, o.value !== undefined] as const))));
+OPTIONS.set('--help', false).set('-h', false);
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { positional: [], flags: new Map() };
@@ -67,11 +43,12 @@ function parseArgs(argv: string[]): Args {
       value = arg.slice(eq + 1);
       arg = arg.slice(0, eq);
     }
-    if (VALUE_FLAGS.has(arg)) {
+    const hasValue = OPTIONS.get(arg);
+    if (hasValue) {
       value ??= argv[++i];
       if (value === undefined) throw new CliError(`${arg} needs a value`, 'see --help');
       a.flags.set(arg, [...(a.flags.get(arg) ?? []), value]);
-    } else if (BOOL_FLAGS.has(arg)) a.flags.set(arg, ['1']);
+    } else if (hasValue === false) a.flags.set(arg, ['1']);
     else if (arg.startsWith('-') && arg !== '-') throw new CliError(`unknown option ${arg}`, 'see --help');
     else a.positional.push(arg);
   }
@@ -100,7 +77,7 @@ export async function runCli(io: CliIo): Promise<number> {
   try {
     const a = parseArgs(rest);
     if (a.flags.has('--help') || a.flags.has('-h')) {
-      io.stdout.write(`Usage: ${spec.usage}\n  ${spec.about}\n`);
+      io.stdout.write(commandHelp(spec));
       return 0;
     }
     return await dispatch(cmd, a, io);
@@ -110,20 +87,22 @@ export async function runCli(io: CliIo): Promise<number> {
       return 1;
     }
     const msg = err instanceof Error ? err.message : String(err);
-    io.stderr.write(`pier ${cmd}: ${msg}\n  hint: run \`pier doctor\`; details in /var/log/pier.log\n`);
+    io.stderr.write(`pier ${cmd}: ${msg}\n  hint: run \`pier doctor\`; details in ${resolveLogOptions(io.env).file}\n`);
     return 1;
   }
 }
 
-/** The network config of -c (or the default one), with --data-dir overriding pier-ipam's dataDir. */
+/** The network config of -c (or the default one), with --data-dir overriding where records live. */
 function confFor(a: Args): Record<string, unknown> {
   const conf = loadNetworkConf(flag(a, '-c', '--conf'));
   return withDataDir(conf, flag(a, '--data-dir'));
 }
 
+/** --data-dir: pier-ipam's dataDir, or the top-level one that holds records with any other IPAM. */
 function withDataDir(conf: Record<string, unknown>, dataDir: string | undefined): Record<string, unknown> {
+  if (!dataDir) return conf;
   const ipam = conf.ipam as Record<string, unknown> | undefined;
-  if (!dataDir || ipam?.type !== 'pier-ipam') return conf;
+  if (ipam?.type !== 'pier-ipam') return { ...conf, dataDir };
   return { ...conf, ipam: { ...ipam, dataDir } };
 }
 
@@ -183,8 +162,10 @@ async function dispatch(cmd: string, a: Args, io: CliIo): Promise<number> {
     }
     case 'gc': {
       const conf = confFor(a);
-      const net = networkOf(conf);
-      const before = listAttachments(net.dataDir).filter((r) => r.network === net.name);
+      // Where the plugin will look: a list read elsewhere would be empty, and GC would release
+      // every attachment of the network, live ones included.
+      const records = recordsLocation(conf);
+      const before = listAttachments(records.dataDir).filter((r) => r.network === records.network);
       const live = before.filter((r) => r.netnsPath && existsSync(r.netnsPath)).map((r) => ({ containerID: r.containerID, ifname: r.ifname }));
       await runCni({ command: 'GC', conf: { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': live }, env });
       io.stdout.write(`${conf.name}: kept ${live.length} live attachment(s), released ${before.length - live.length}\n`);
@@ -204,9 +185,18 @@ function networkOf(conf: Record<string, unknown>) {
     name: String(conf.name),
     bridge: typeof conf.bridge === 'string' ? conf.bridge : 'cni0',
     subnets: ipam.ranges?.flatMap((s) => s.map((r) => r.subnet)) ?? (ipam.subnet ? [ipam.subnet] : []),
-    dataDir: ipam.type === 'pier-ipam' && ipam.dataDir ? ipam.dataDir : DEFAULT_DATA_DIR,
+    dataDir: recordsDirOf(conf),
     needsNat: Boolean(conf.ipMasq) || Boolean((conf.capabilities as Record<string, boolean> | undefined)?.portMappings),
   };
+}
+
+/** Where the network's records live; for a config the plugin would refuse, the default. */
+function recordsDirOf(conf: Record<string, unknown>): string {
+  try {
+    return recordsLocation(conf).dataDir;
+  } catch {
+    return DEFAULT_DATA_DIR;
+  }
 }
 
 function age(iso: string): string {

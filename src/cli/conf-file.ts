@@ -3,6 +3,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultNetworkConf } from './default-network.ts';
+import { canonicalKeys } from '../cni/config-keys.ts';
+import { foldKeys, isPlainObject, keyShape } from '../cni/fold-keys.ts';
 
 export class CliError extends Error {
   constructor(
@@ -13,14 +15,20 @@ export class CliError extends Error {
   }
 }
 
-/** Pier's plugin config out of a parsed file (conf or conflist). */
+const CONFLIST_SHAPE = keyShape(['cniVersion', 'name', 'plugins']);
+
+/**
+ * Pier's plugin config out of a parsed file (conf or conflist), with the keys Pier reads in
+ * their canonical spelling (runtimes read them case-insensitively, as Go does).
+ */
 export function pierEntry(doc: Record<string, unknown>, source: string): Record<string, unknown> {
-  if (Array.isArray(doc.plugins)) {
-    const entry = (doc.plugins as Array<Record<string, unknown>>).find((p) => p && p.type === 'pier');
+  const list = foldKeys(doc, CONFLIST_SHAPE) as Record<string, unknown>;
+  if (Array.isArray(list.plugins)) {
+    const entry = list.plugins.map((p) => (isPlainObject(p) ? canonicalKeys(p) : {})).find((p) => p.type === 'pier');
     if (!entry) throw new CliError(`${source}: no plugin of type "pier" in the conflist`, 'add {"type": "pier", ...} to "plugins"');
-    return { cniVersion: doc.cniVersion, name: doc.name, ...entry, type: 'pier' };
+    return { cniVersion: list.cniVersion, name: list.name, ...entry, type: 'pier' };
   }
-  return doc;
+  return canonicalKeys(doc);
 }
 
 /** Loads `-c FILE`, or the embedded default network when no file is given. */

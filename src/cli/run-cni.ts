@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { productionDeps, runPlugin } from '../cni/plugin.ts';
 import { createNftNat } from '../nft/nat-driver.ts';
 import { CliError } from './conf-file.ts';
+import { resolveLogOptions } from '../cni/log.ts';
 
 export interface CniRun {
   command: 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC';
@@ -30,12 +31,18 @@ export async function runCni(r: CniRun): Promise<Record<string, unknown> | undef
   if (code !== 0) {
     const msg = typeof json?.msg === 'string' ? json.msg : 'failed';
     const details = typeof json?.details === 'string' && json.details ? ` (${json.details})` : '';
-    throw new CliError(`${r.command} failed: ${msg}${details}`, hintFor(json?.code));
+    throw new CliError(`${r.command} failed: ${msg}${details}`, hintFor(json?.code, logFileOf(r)));
   }
   return json;
 }
 
-function hintFor(code: unknown): string {
+/** The log this run wrote to, as the plugin chose it (PIER_LOG_FILE, the config's logFile, the default). */
+function logFileOf(r: CniRun): string {
+  const logFile = typeof r.conf.logFile === 'string' ? r.conf.logFile : undefined;
+  return resolveLogOptions(r.env, { ...(logFile && { logFile }) }).file;
+}
+
+function hintFor(code: unknown, logFile: string): string {
   switch (code) {
     case 7:
       return 'the network config is invalid: fix the field named above';
@@ -48,6 +55,6 @@ function hintFor(code: unknown): string {
     case 102:
       return 'a kernel operation failed: run `pier doctor`';
     default:
-      return 'see /var/log/pier.log for the whole story, or run `pier doctor`';
+      return `see ${logFile} for the whole story, or run \`pier doctor\``;
   }
 }

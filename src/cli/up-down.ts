@@ -16,7 +16,7 @@ export interface UpOptions {
   ip?: string;
   ifname: string;
   stateDir: string;
-  /** Overrides pier-ipam's dataDir of the config. */
+  /** Overrides where records live: pier-ipam's dataDir, or the top-level one with another IPAM. */
   dataDir?: string;
   env: Record<string, string | undefined>;
 }
@@ -75,6 +75,7 @@ export function upConf(o: Pick<UpOptions, 'confFile' | 'ports' | 'ip' | 'dataDir
   const conf = loadNetworkConf(o.confFile);
   const ipam = conf.ipam as Record<string, unknown> | undefined;
   if (o.dataDir && ipam?.type === 'pier-ipam') conf.ipam = { ...ipam, dataDir: o.dataDir };
+  else if (o.dataDir) conf.dataDir = o.dataDir;
   const caps = { ...(conf.capabilities as Record<string, boolean> | undefined) };
   const rc = { ...(conf.runtimeConfig as Record<string, unknown> | undefined) };
   if (o.ports.length) {

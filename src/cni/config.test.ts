@@ -132,6 +132,44 @@ describe('parseNetConf', () => {
     assert.deepEqual(conf.raw.someFutureField, { a: 1 });
   });
 
+  it('matches keys case-insensitively at every depth: ipam, dns, vlanTrunk, labels, dataDir, nftTable, GC list', () => {
+    const conf = parse({
+      IPAM: { Type: 'pier-ipam', Ranges: [[{ Subnet: '10.1.0.0/24', RANGESTART: '10.1.0.9' }]], Routes: [{ Dst: '0.0.0.0/0', GW: '10.1.0.1' }], DataDir: '/x', ResolvConf: '/r' },
+      DNS: { Nameservers: ['10.0.0.53'], Domain: 'd', Search: ['s'], Options: ['o'] },
+      VlanTrunk: [{ ID: 7 }, { MinId: 3, MaxId: 4 }],
+      Args: { Cni: { Labels: [{ Key: 'app', Value: 'web' }] } },
+      DataDir: '/var/lib/own',
+      NftTable: 'pier_x',
+      'CNI.dev/Valid-Attachments': [{ ContainerID: 'c1', IfName: 'eth0' }],
+    });
+    assert.deepEqual(conf.ipam, { type: 'pier-ipam', ranges: [[{ subnet: '10.1.0.0/24', rangeStart: '10.1.0.9' }]], routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }], dataDir: '/x', resolvConf: '/r' });
+    assert.deepEqual(conf.dns, { nameservers: ['10.0.0.53'], domain: 'd', search: ['s'], options: ['o'] });
+    assert.deepEqual(conf.vlanTrunk, [3, 4, 7]);
+    assert.deepEqual(conf.args?.cni?.labels, [{ key: 'app', value: 'web' }]);
+    assert.equal(conf.dataDir, '/var/lib/own');
+    assert.equal(conf.nftTable, 'pier_x');
+    assert.deepEqual(conf.validAttachments, [{ containerID: 'c1', ifname: 'eth0' }]);
+    // A delegated IPAM's own fields and map keys (capabilities, aliases) keep their spelling.
+    const other = parse({ ipam: { type: 'whereabouts', Range: '10.2.0.0/16' }, capabilities: { PortMappings: true } });
+    assert.deepEqual(other.ipam, { type: 'whereabouts', Range: '10.2.0.0/16' });
+    assert.deepEqual(other.capabilities, { PortMappings: true });
+  });
+
+  it('reads keys named like Object.prototype members as plain unknown fields, at any depth', () => {
+    const odd = { constructor: { a: 1 }, toString: { b: 2 }, hasOwnProperty: [{ c: 3 }], valueOf: 1 };
+    const text = JSON.stringify({ ...BASE, ...odd, ipam: { type: 'pier-ipam', ...odd }, dns: odd, runtimeConfig: odd, args: { cni: odd } })
+      .replace('"constructor"', '"__proto__"');
+    const conf = parseNetConf(text);
+    assert.deepEqual(conf.raw.toString, { b: 2 });
+    assert.equal(conf.ipam?.type, 'pier-ipam');
+  });
+
+  it('treats a JSON null at any depth like an absent field', () => {
+    const conf = parse({ ipam: { type: 'pier-ipam', ranges: [[{ subnet: '10.1.0.0/24', gateway: null }]], resolvConf: null }, dns: { domain: null, nameservers: ['10.0.0.53'] } });
+    assert.deepEqual(conf.ipam, { type: 'pier-ipam', ranges: [[{ subnet: '10.1.0.0/24' }]] });
+    assert.deepEqual(conf.dns, { nameservers: ['10.0.0.53'] });
+  });
+
   it('applies the bridge rules: isDefaultGateway implies isGateway, mtu 0 is unset, vlanTrunk expands', () => {
     const conf = parse({ isDefaultGateway: true, mtu: 0, vlanTrunk: [{ id: 7 }, { minID: 3, maxID: 5 }, { id: 4 }] });
     assert.equal(conf.isGateway, true);

@@ -9,13 +9,13 @@ import { normaliseMac } from './addresses.ts';
 import type { CniArgs } from './cni-args.ts';
 import { CONTAINER_ID_PATTERN, checkInterfaceName } from './env.ts';
 import { CniError, ErrorCode } from './errors.ts';
-import { foldKeys, isPlainObject } from './fold-keys.ts';
+import { foldKeys, isPlainObject, keyShape } from './fold-keys.ts';
+import { NETCONF_SHAPE } from './config-keys.ts';
 import { LOG_LEVELS, type LogLevel } from './log.ts';
 import { parsePrevResult } from './prev-result.ts';
-import type { CniResult } from './result.ts';
+import type { CniResult, ResultDns } from './result.ts';
 import {
   type RuntimeConfig,
-  dropNulls,
   macSchema,
   normaliseRuntimeConfig,
   requestedIpSchema,
@@ -68,16 +68,13 @@ export interface NetConf {
   validAttachments?: Attachment[];
   logFile?: string;
   logLevel?: LogLevel;
+  /** Where Pier keeps its records when `ipam` is not Pier's own (checked by ipamPlan). */
+  dataDir?: unknown;
+  /** Pier's nftables table (checked by checkPierFields). */
+  nftTable?: unknown;
   /** The whole stdin object as parsed, unknown fields included. */
   raw: Record<string, unknown>;
 }
-
-const TOP_KEYS = [
-  'cniVersion', 'name', 'type', 'bridge', 'isGateway', 'isDefaultGateway', 'forceAddress', 'ipMasq', 'mtu',
-  'hairpinMode', 'promiscMode', 'vlan', 'vlanTrunk', 'preserveDefaultVlan', 'macspoofchk', 'enabledad',
-  'disableContainerInterface', 'portIsolation', 'ipam', 'dns', 'capabilities', 'runtimeConfig', 'args',
-  'prevResult', 'logFile', 'logLevel', 'cni.dev/valid-attachments', 'cni.dev/attachments',
-];
 
 const flag = _default(boolean(), false);
 const stringList = array(string());
@@ -232,21 +229,44 @@ function configVersion(conf: Record<string, unknown>): CniVersion {
 }
 
 /**
- * Parses stdin into a NetConf. Top-level and runtimeConfig keys match case-insensitively, as
- * Go's decoder does; unknown fields are tolerated. Codes: 6 too large or not JSON, 1 unsupported
+ * Who reads the config: Pier as the main plugin, or `pier-ipam` as the IPAM plugin of another
+ * main plugin, whose config it is: then only the fields an IPAM plugin reads count.
+ */
+export type ConfigReader = 'plugin' | 'ipam';
+
+/** What an IPAM plugin reads (host-local's reading plus Pier's log and the GC list). */
+const IPAM_READS = new Set(['cniVersion', 'name', 'type', 'ipam', 'runtimeConfig', 'args', 'prevResult', 'logFile', 'logLevel', 'cni.dev/valid-attachments', 'cni.dev/attachments']);
+const IPAM_RUNTIME_READS = ['ips', 'ipRanges', 'dns'];
+
+/**
+ * The config without its main plugin's fields. The reference bridge's `macspoofchk`, another
+ * plugin's `vlan` of a different range, its capabilities and port mappings: an IPAM plugin has
+ * no business refusing them, and must not fail its caller's ADD over them.
+ */
+function ipamFieldsOf(conf: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(conf)) if (IPAM_READS.has(key)) out[key] = conf[key];
+  const rc = out.runtimeConfig;
+  if (isPlainObject(rc)) {
+    out.runtimeConfig = Object.fromEntries(IPAM_RUNTIME_READS.filter((k) => k in rc).map((k) => [k, rc[k]]));
+  }
+  const cni = isPlainObject(out.args) ? out.args.cni : undefined;
+  if (isPlainObject(cni)) out.args = 'ips' in cni ? { cni: { ips: cni.ips } } : {};
+  else delete out.args;
+  return out;
+}
+
+/**
+ * Parses stdin into a NetConf. Keys match case-insensitively at every depth, as Go's decoder
+ * does; unknown fields are tolerated. Codes: 6 too large or not JSON, 1 unsupported
  * cniVersion, 7 any schema failure, with details naming each bad path and value.
  */
-export function parseNetConf(stdin: string | Uint8Array): NetConf {
+export function parseNetConf(stdin: string | Uint8Array, mode: ConfigReader = 'plugin'): NetConf {
   const raw = decode(stdin);
-  const input = foldKeys(raw, TOP_KEYS) as Record<string, unknown>;
-  dropNulls(input);
+  const folded = foldKeys(raw, NETCONF_SHAPE) as Record<string, unknown>;
+  const input = mode === 'ipam' ? ipamFieldsOf(folded) : folded;
   const cniVersion = configVersion(input);
   if ('runtimeConfig' in input) input.runtimeConfig = normaliseRuntimeConfig(input.runtimeConfig);
-  const args = foldKeys(input.args, ['cni']);
-  if (isPlainObject(args)) {
-    if ('cni' in args) args.cni = foldKeys(args.cni, ['ips', 'mac', 'labels']);
-    input.args = args;
-  }
 
   const parsed = netConfSchema.safeParse(input);
   if (!parsed.success) throw configError('invalid network config', describeIssues(parsed.error.issues, input));
@@ -281,11 +301,15 @@ export function parseNetConf(stdin: string | Uint8Array): NetConf {
   if (c.args !== undefined) conf.args = c.args;
   if (c.logFile !== undefined) conf.logFile = c.logFile;
   if (c.logLevel !== undefined) conf.logLevel = c.logLevel;
+  if (input.dataDir !== undefined) conf.dataDir = input.dataDir;
+  if (input.nftTable !== undefined) conf.nftTable = input.nftTable;
   const valid = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
   if (valid !== undefined) conf.validAttachments = valid;
   if (c.prevResult !== undefined) conf.prevResult = parsePrevResult(c.prevResult, cniVersion);
   return conf;
 }
+
+const CNI_VERSION_SHAPE = keyShape(['cniVersion']);
 
 /**
  * The config's cniVersion if stdin is readable and names a supported one, else undefined: for
@@ -293,7 +317,7 @@ export function parseNetConf(stdin: string | Uint8Array): NetConf {
  */
 export function peekCniVersion(stdin: string | Uint8Array): CniVersion | undefined {
   try {
-    const v = foldKeys(decode(stdin), ['cniVersion']) as Record<string, unknown>;
+    const v = foldKeys(decode(stdin), CNI_VERSION_SHAPE) as Record<string, unknown>;
     return isSupportedVersion(v.cniVersion) ? v.cniVersion : undefined;
   } catch {
     return undefined;
@@ -324,4 +348,24 @@ export function requestedMac(conf: NetConf, cniArgs: CniArgs): string | undefine
     throw new CniError(ErrorCode.InvalidEnv, 'CNI_ARGS: invalid MAC', `MAC=${cniArgs.mac} must be a 6-byte unicast MAC address`);
   }
   return mac;
+}
+
+function hasDns(d: ResultDns | undefined): d is ResultDns {
+  return Boolean(d && (d.nameservers?.length || d.domain || d.search?.length || d.options?.length));
+}
+
+/**
+ * The result's `dns`, by the same precedence as requested IPs: the runtime's (runtimeConfig
+ * `dns`, which knows the pod's cluster DNS), then the config's `dns`, then what IPAM returned
+ * (Pier's `resolvConf`, or a delegated plugin's). The first that says anything wins whole.
+ */
+export function resultDns(conf: NetConf, fromIpam: ResultDns | undefined): ResultDns | undefined {
+  const rt = conf.runtimeConfig.dns;
+  const runtime: ResultDns | undefined = rt && {
+    ...(rt.servers?.length && { nameservers: rt.servers }),
+    ...(rt.domain && { domain: rt.domain }),
+    ...(rt.searches?.length && { search: rt.searches }),
+    ...(rt.options?.length && { options: rt.options }),
+  };
+  return [runtime, conf.dns, fromIpam].find(hasDns) ?? fromIpam;
 }

@@ -59,3 +59,17 @@ export function toCniError(err: unknown): CniError {
   const msg = err instanceof Error ? err.message : String(err);
   return new CniError(ErrorCode.Internal, msg, '', { cause: err });
 }
+
+/**
+ * One error for a command that carried on past failed steps (DEL, GC): the only one as it is,
+ * or every message joined, with the first one's code (the runtime acts on a code, the person
+ * reading it on the messages).
+ */
+export function combineErrors(command: string, errors: CniError[]): CniError | undefined {
+  if (errors.length <= 1) return errors[0];
+  return new CniError(
+    errors[0].code,
+    `${command} failed in ${errors.length} steps: ${errors.map((e) => e.message).join('; ')}`,
+    errors.map((e) => e.details).filter(Boolean).join('; '),
+  );
+}

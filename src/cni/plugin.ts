@@ -40,7 +40,7 @@ export async function runPlugin(io: PluginIo, mode: PluginMode, makeDeps: DepsFa
       writeResult(io.stdout, versionResult(version));
       return 0;
     }
-    const conf = parseNetConf(io.stdin);
+    const conf = parseNetConf(io.stdin, mode === 'pier-ipam' ? 'ipam' : 'plugin');
     mark('config parsed');
     version = conf.cniVersion;
     assertCommandAllowed(env.command, conf.cniVersion);
@@ -53,8 +53,9 @@ export async function runPlugin(io: PluginIo, mode: PluginMode, makeDeps: DepsFa
     if (mode === 'pier' && conf.type !== 'pier' && conf.type !== PIER_IPAM) {
       log.warn(`config type is ${JSON.stringify(conf.type)}; running as pier`);
     }
-    checkPierFields(conf, env.command);
-    const plan = ipamPlan(conf);
+    // The main plugin's own fields: not pier-ipam's business (its caller's config).
+    if (mode === 'pier') checkPierFields(conf, env.command);
+    const plan = ipamPlan(conf, env.command);
     const ctx: Ctx = { env, rawEnv: io.env, stdin: io.stdin, conf, cniArgs, deps: makeDeps(log), ...plan };
     log.debug('start');
     mark('ctx ready');

@@ -6,6 +6,7 @@ import {
 import '../zod-config.ts';
 import { ipFamily, isCidr } from './addresses.ts';
 import { CniError, ErrorCode } from './errors.ts';
+import { keyShape } from './fold-keys.ts';
 import type { CniResult, ResultDns, ResultInterface, ResultIp } from './result.ts';
 import type { CniRoute } from '../base/route.ts';
 import { compareVersions, isSupportedVersion } from './versions.ts';
@@ -84,6 +85,18 @@ function pick<T extends object>(from: Record<string, unknown>, keys: readonly (k
 
 const ROUTE_KEYS = ['dst', 'gw', 'mtu', 'advmss', 'priority', 'table', 'scope'] as const;
 const DNS_KEYS = ['nameservers', 'domain', 'search', 'options'] as const;
+
+const ROUTE_SHAPE = keyShape(ROUTE_KEYS);
+
+/** The field names of a result of any version, for case-insensitive matching (fold-keys.ts). */
+export const PREV_RESULT_SHAPE = keyShape(['cniVersion', 'interfaces', 'ips', 'routes', 'dns', 'ip4', 'ip6'], {
+  interfaces: keyShape(['name', 'mac', 'mtu', 'sandbox', 'socketPath', 'pciID']),
+  ips: keyShape(['version', 'interface', 'address', 'gateway']),
+  routes: ROUTE_SHAPE,
+  dns: keyShape(DNS_KEYS),
+  ip4: keyShape(['ip', 'gateway', 'routes'], { routes: ROUTE_SHAPE }),
+  ip6: keyShape(['ip', 'gateway', 'routes'], { routes: ROUTE_SHAPE }),
+});
 
 function finish(result: CniResult, dns: Record<string, unknown> | undefined): CniResult {
   if (dns) {

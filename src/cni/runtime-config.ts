@@ -1,10 +1,10 @@
-// The runtimeConfig capabilities: case-insensitive key normalisation, then a zod schema.
+// The runtimeConfig capabilities: their key shape (for case-insensitive names), then a zod schema.
 import {
   type ZodMiniType, array, enum as enumOf, gte, int, lte, object, optional, pipe, record, refine, string, transform,
 } from 'zod/mini';
 import '../zod-config.ts';
 import { ipFamily, isCidr, isIpOrCidr, normaliseMac, parseCidr } from './addresses.ts';
-import { foldEach, foldKeys, isPlainObject } from './fold-keys.ts';
+import { isPlainObject, keyShape } from './fold-keys.ts';
 
 export interface PortMapping {
   hostPort: number;
@@ -51,11 +51,15 @@ export interface RuntimeConfig {
   cgroupPath?: string;
 }
 
-const RUNTIME_KEYS = ['portMappings', 'ips', 'mac', 'ipRanges', 'dns', 'bandwidth', 'aliases', 'cgroupPath'];
-const PORT_KEYS = ['hostPort', 'containerPort', 'protocol', 'hostIP'];
-const RANGE_KEYS = ['subnet', 'rangeStart', 'rangeEnd', 'gateway'];
-const DNS_KEYS = ['servers', 'searches', 'options', 'domain'];
-const BANDWIDTH_KEYS = ['ingressRate', 'ingressBurst', 'egressRate', 'egressBurst'];
+const RANGE_SHAPE = keyShape(['subnet', 'rangeStart', 'rangeEnd', 'gateway']);
+
+/** runtimeConfig's fields and theirs. Alias keys are network names, data rather than fields. */
+export const RUNTIME_CONFIG_SHAPE = keyShape(['portMappings', 'ips', 'mac', 'ipRanges', 'dns', 'bandwidth', 'aliases', 'cgroupPath'], {
+  portMappings: keyShape(['hostPort', 'containerPort', 'protocol', 'hostIP']),
+  ipRanges: RANGE_SHAPE,
+  dns: keyShape(['servers', 'searches', 'options', 'domain']),
+  bandwidth: keyShape(['ingressRate', 'ingressBurst', 'egressRate', 'egressBurst']),
+});
 
 /**
  * Groups a flat list of ranges (containerd's form) into range sets: all IPv4 ranges in one set
@@ -73,31 +77,15 @@ function groupFlatRanges(ranges: unknown[]): unknown[][] {
   return [...sets.values()];
 }
 
-/** Go leaves a field untouched for a JSON null: drop such keys so they read as absent. */
-export function dropNulls(obj: Record<string, unknown>): void {
-  for (const key of Object.keys(obj)) if (obj[key] === null) delete obj[key];
-}
-
 /**
- * Renames runtimeConfig keys at every level to their canonical camelCase spelling, ignoring
- * case (containerd sends `HostPort`, `Servers`, `IngressRate`...), and turns a flat `ipRanges`
- * into range sets. Alias keys are network names, data rather than field names: left alone.
+ * Turns containerd's flat `ipRanges` list into range sets, on a runtimeConfig whose keys
+ * foldKeys has made canonical (containerd sends `HostPort`, `Subnet`, `IngressRate`...).
  */
-export function normaliseRuntimeConfig(raw: unknown): unknown {
-  const rc = foldKeys(raw, RUNTIME_KEYS);
-  if (!isPlainObject(rc)) return rc;
-  dropNulls(rc);
-  if ('portMappings' in rc) rc.portMappings = foldEach(rc.portMappings, PORT_KEYS);
-  if ('dns' in rc) rc.dns = foldKeys(rc.dns, DNS_KEYS);
-  if ('bandwidth' in rc) rc.bandwidth = foldKeys(rc.bandwidth, BANDWIDTH_KEYS);
-  if (Array.isArray(rc.ipRanges)) {
-    const entries = (rc.ipRanges as unknown[]).map((entry) =>
-      Array.isArray(entry) ? foldEach(entry, RANGE_KEYS) : foldKeys(entry, RANGE_KEYS),
-    );
-    const flat = entries.length > 0 && entries.every(isPlainObject);
-    rc.ipRanges = flat ? groupFlatRanges(entries) : entries;
-  }
-  return rc;
+export function normaliseRuntimeConfig(rc: unknown): unknown {
+  if (!isPlainObject(rc) || !Array.isArray(rc.ipRanges)) return rc;
+  const entries = rc.ipRanges as unknown[];
+  const flat = entries.length > 0 && entries.every(isPlainObject);
+  return flat ? { ...rc, ipRanges: groupFlatRanges(entries) } : rc;
 }
 
 const port = int().check(gte(1, 'must be 1..65535'), lte(65535, 'must be 1..65535'));

@@ -38,7 +38,7 @@ export interface IpamConfig {
   resolvConf?: string;
 }
 
-const rangeShape = object({
+export const rangeShape = object({
   subnet: string(),
   rangeStart: optional(string()),
   rangeEnd: optional(string()),
@@ -47,7 +47,7 @@ const rangeShape = object({
 
 const u32 = int().check(gte(0), lte(0xffffffff));
 
-const routeShape = object({
+export const routeShape = object({
   dst: string(),
   gw: optional(string()),
   mtu: optional(u32),
@@ -58,7 +58,7 @@ const routeShape = object({
 });
 
 // Unknown keys are tolerated (the spec requires it) and dropped.
-const ipamShape = object({
+export const ipamShape = object({
   type: optional(string()),
   ranges: optional(array(array(rangeShape))),
   subnet: optional(string()),
@@ -72,11 +72,15 @@ const ipamShape = object({
 
 type Path = (string | number)[];
 
-/** `['ranges', 0, 1, 'subnet']` -> `ipam.ranges[0][1].subnet`. */
+/** The first element of the path of a range from the runtime: named where it came from. */
+const RUNTIME_RANGES = 'runtimeConfig.ipRanges';
+
+/** `['ranges', 0, 1, 'subnet']` -> `ipam.ranges[0][1].subnet`; a runtime range's path starts with RUNTIME_RANGES. */
 function pathText(path: Path): string {
-  return path.reduce<string>(
+  const [root, rest] = path[0] === RUNTIME_RANGES ? [RUNTIME_RANGES, path.slice(1)] : ['ipam', path];
+  return rest.reduce<string>(
     (s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}.${p}`),
-    'ipam',
+    root,
   );
 }
 
@@ -97,8 +101,26 @@ function valueAt(raw: unknown, path: PropertyKey[]): unknown {
   return v;
 }
 
+/** A range as runtimeConfig.ipRanges carries it (validated as text by the runtimeConfig schema). */
+export interface RuntimeRange {
+  subnet: string;
+  rangeStart?: string;
+  rangeEnd?: string;
+  gateway?: string;
+}
+
+export interface IpamParseOptions {
+  /**
+   * runtimeConfig.ipRanges (the kubelet's podCIDR, through containerd): when there are any,
+   * they replace the config's ranges (which are still checked). FIELDS.md says why.
+   */
+  runtimeRanges?: RuntimeRange[][];
+  /** Whether no ranges at all is an error (default): ADD needs some; DEL, CHECK, GC, STATUS do not. */
+  requireRanges?: boolean;
+}
+
 /** Parses and validates the `ipam` object; throws CniError 7 naming the path and the value. */
-export function parseIpamConfig(raw: unknown, networkName: string): IpamConfig {
+export function parseIpamConfig(raw: unknown, networkName: string, options: IpamParseOptions = {}): IpamConfig {
   if (typeof networkName !== 'string' || !NAME_PATTERN.test(networkName)) {
     throw new CniError(
       ErrorCode.InvalidConfig,
@@ -127,23 +149,42 @@ export function parseIpamConfig(raw: unknown, networkName: string): IpamConfig {
     if (!set.length) throw invalid(['ranges', i], set, 'is an empty range set');
     ranges.push(set.map((r, j) => canonicalRange(r, ['ranges', i, j])));
   });
-  if (!ranges.length) throw invalid([], raw, 'has no ranges: set ipam.ranges or ipam.subnet');
-  checkFamilies(ranges, c.subnet !== undefined);
-  checkOverlaps(ranges, c.subnet !== undefined);
+  const from: RangeSource = c.subnet !== undefined ? 'legacy' : 'ranges';
+  checkFamilies(ranges, from);
+  checkOverlaps(ranges, from);
+  const runtime = options.runtimeRanges?.length ? runtimeRangeSets(options.runtimeRanges) : undefined;
+  if (!ranges.length && !runtime && (options.requireRanges ?? true)) {
+    throw invalid([], raw, `has no ranges: set ipam.ranges or ipam.subnet, or have the runtime send ${RUNTIME_RANGES}`);
+  }
 
   return {
     ...(c.type !== undefined && { type: c.type }),
     network: networkName,
-    ranges,
+    ranges: runtime ?? ranges,
     routes: (c.routes ?? []).map((r, i) => canonicalRoute(r, ['routes', i])),
     dataDir: checkDataDir(c.dataDir ?? DEFAULT_DATA_DIR),
     ...(c.resolvConf !== undefined && { resolvConf: checkResolvConf(c.resolvConf) }),
   };
 }
 
-/** Where the i-th set, j-th range came from in the user's config. */
-function sourcePath(i: number, j: number, legacy: boolean): Path {
-  if (legacy) return i === 0 ? [] : ['ranges', i - 1, j];
+/** Checked like the config's range sets, named as runtimeConfig.ipRanges in errors. */
+function runtimeRangeSets(sets: RuntimeRange[][]): RangeSet[] {
+  const out = sets.map((set, i) => {
+    if (!set.length) throw invalid([RUNTIME_RANGES, i], set, 'is an empty range set');
+    return set.map((r, j) => canonicalRange(r, [RUNTIME_RANGES, i, j]));
+  });
+  checkFamilies(out, 'runtime');
+  checkOverlaps(out, 'runtime');
+  return out;
+}
+
+/** Where range sets came from: `subnet` (then `ranges`), `ranges` alone, or the runtime. */
+type RangeSource = 'legacy' | 'ranges' | 'runtime';
+
+/** Where the i-th set, j-th range came from. */
+function sourcePath(i: number, j: number, from: RangeSource): Path {
+  if (from === 'runtime') return [RUNTIME_RANGES, i, j];
+  if (from === 'legacy') return i === 0 ? [] : ['ranges', i - 1, j];
   return ['ranges', i, j];
 }
 
@@ -185,18 +226,18 @@ function canonicalRange(r: Infer<typeof rangeShape>, path: Path): IpRange {
   };
 }
 
-function checkFamilies(sets: RangeSet[], legacy: boolean): void {
+function checkFamilies(sets: RangeSet[], from: RangeSource): void {
   sets.forEach((set, i) =>
     set.forEach((r, j) => {
       if (r.family !== set[0].family) {
-        throw invalid([...sourcePath(i, j, legacy), 'subnet'], r.subnet, `is IPv${r.family} but range set ${i} starts with IPv${set[0].family}: a range set holds one family`);
+        throw invalid([...sourcePath(i, j, from), 'subnet'], r.subnet, `is IPv${r.family} but range set ${i} starts with IPv${set[0].family}: a range set holds one family`);
       }
     }),
   );
 }
 
-function checkOverlaps(sets: RangeSet[], legacy: boolean): void {
-  const all = sets.flatMap((set, i) => set.map((r, j) => ({ r, path: sourcePath(i, j, legacy) })));
+function checkOverlaps(sets: RangeSet[], from: RangeSource): void {
+  const all = sets.flatMap((set, i) => set.map((r, j) => ({ r, path: sourcePath(i, j, from) })));
   for (let a = 0; a < all.length; a++) {
     for (let b = a + 1; b < all.length; b++) {
       const x = all[a].r;

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { decodeAttrs, decodeError, decodeMessages, encodeAttrs, encodeMessage, nla } from './codec.ts';
-import { buildLinkDump, buildNewBridge, buildNewVeth, buildSetBridgePort, buildSetLink, decodeLinkMessage, encodeLinkMessage, linkFromMessage } from './link-codec.ts';
+import { buildLinkDump, buildNewBridge, buildNewVeth, buildSetBridge, buildSetBridgePort, buildSetLink, decodeLinkMessage, encodeLinkMessage, linkFromMessage } from './link-codec.ts';
 import { addressFromMessage, buildAddr, decodeAddrMessage, encodeAddrMessage } from './addr-codec.ts';
 import { buildRoute, decodeRouteMessage, encodeRouteMessage, routeFromMessage } from './route-codec.ts';
 import { IFA_F_NODAD } from './constants.ts';
@@ -22,6 +22,19 @@ test('RTM_NEWLINK bridge request, byte for byte', () => {
       0800 0400 dc050000                      # IFLA_MTU 1500
       1000 1280                               # IFLA_LINKINFO | NLA_F_NESTED, len 16
         0b00 0100 62726964676500 00           #   IFLA_INFO_KIND "bridge\\0" + 1 pad byte
+    `),
+  );
+});
+
+test('RTM_NEWLINK turning VLAN filtering on for an existing bridge, byte for byte', () => {
+  assert.deepEqual(
+    buildSetBridge({ index: 5, vlanFiltering: true }),
+    hex(`
+      00 00 0000 05000000 00000000 00000000   # ifinfomsg: AF_UNSPEC, index 5
+      1c00 1280                               # IFLA_LINKINFO | NLA_F_NESTED, len 28
+        0b00 0100 62726964676500 00           #   IFLA_INFO_KIND "bridge\\0" + 1 pad byte
+        0c00 0280                             #   IFLA_INFO_DATA | NLA_F_NESTED, len 12
+          0500 0700 01 000000                 #     IFLA_BR_VLAN_FILTERING 1 + 3 pad
     `),
   );
 });
@@ -136,6 +149,7 @@ test('kernel RTM_NEWLINK reply decodes and re-encodes to the same bytes', () => 
   assert.equal(link.mac, '02:00:00:00:00:01');
   assert.equal(link.mtu, 1500);
   assert.equal(link.up, false);
+  assert.equal(link.vlanFiltering, false, 'IFLA_BR_VLAN_FILTERING of a bridge is read');
   // Dozens of attributes Pier has no name for must all survive.
   assert.ok(msg.attrs.length > 20);
 });

@@ -72,6 +72,8 @@ export interface Link {
   linkNetnsId?: number;
   operstate?: number;
   promiscuity?: number;
+  /** A bridge's IFLA_BR_VLAN_FILTERING. */
+  vlanFiltering?: boolean;
 }
 
 export function linkFromMessage(m: LinkMessage): Link {
@@ -104,6 +106,9 @@ export function linkFromMessage(m: LinkMessage): Link {
     if (kind) link.kind = read.str(kind);
     const slave = findAttr(inner, IFLA_INFO_SLAVE_KIND);
     if (slave) link.slaveKind = read.str(slave);
+    const data = link.kind === 'bridge' ? findAttr(inner, IFLA_INFO_DATA) : undefined;
+    const filtering = data ? findAttr(read.nested(data), IFLA_BR_VLAN_FILTERING) : undefined;
+    if (filtering) link.vlanFiltering = read.u8(filtering) === 1;
   }
   return link;
 }
@@ -132,6 +137,19 @@ export function buildNewBridge(o: NewBridge): Buffer {
   return encodeLinkMessage({
     info: {},
     attrs: [nla.str(IFLA_IFNAME, o.name), ...commonAttrs(o), nla.nested(IFLA_LINKINFO, info)],
+  });
+}
+
+/** RTM_NEWLINK payload changing an existing bridge's own options (VLAN filtering). */
+export function buildSetBridge(o: { index: number; vlanFiltering: boolean }): Buffer {
+  return encodeLinkMessage({
+    info: { index: o.index },
+    attrs: [
+      nla.nested(IFLA_LINKINFO, [
+        nla.str(IFLA_INFO_KIND, 'bridge'),
+        nla.nested(IFLA_INFO_DATA, [nla.u8(IFLA_BR_VLAN_FILTERING, o.vlanFiltering ? 1 : 0)]),
+      ]),
+    ],
   });
 }
 

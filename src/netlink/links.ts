@@ -5,7 +5,7 @@ import {
   NLM_F_CREATE, NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK,
 } from './constants.ts';
 import {
-  buildBridgeVlan, buildLinkDump, buildLinkRef, buildNewBridge, buildNewVeth, buildSetBridgePort,
+  buildBridgeVlan, buildLinkDump, buildLinkRef, buildNewBridge, buildNewVeth, buildSetBridge, buildSetBridgePort,
   buildSetLink, decodeLinkMessage, linkFromMessage, type BridgePort, type Link, type NewBridge,
   type NewVeth, type SetLink,
 } from './link-codec.ts';
@@ -15,6 +15,11 @@ export type { Link } from './link-codec.ts';
 /** Creates a bridge; throws SysError EEXIST when a link of that name exists. */
 export function createBridge(sock: NetlinkSocket, o: NewBridge): void {
   sock.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, buildNewBridge(o), { object: o.name });
+}
+
+/** Turns an existing bridge's VLAN filtering on or off. */
+export function setBridgeVlanFiltering(sock: NetlinkSocket, index: number, on: boolean, object = `bridge ifindex ${index}`): void {
+  sock.request(RTM_NEWLINK, 0, buildSetBridge({ index, vlanFiltering: on }), { object });
 }
 
 /** Creates a veth pair; with `peer.netnsFd` the peer is born inside that netns. */

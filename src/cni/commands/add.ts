@@ -10,7 +10,7 @@ import { ipamDel } from '../../ipam/ipam.ts';
 import { CniError, ErrorCode, toCniError } from '../errors.ts';
 import { convertResult, type CniResult } from '../result.ts';
 import type { CniRoute } from '../../base/route.ts';
-import { requestedIps, requestedMac } from '../config.ts';
+import { requestedIps, requestedMac, resultDns } from '../config.ts';
 import type { AttachEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
 import { ipamAddFor, ipamDelFor } from './ipam-driver.ts';
@@ -128,7 +128,7 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
       ],
       ips: ipam.ips.map((i) => ({ ...i, interface: 2 })),
       routes,
-      dns: hasDns(conf.dns) ? conf.dns : ipam.dns,
+      dns: resultDns(conf, ipam.dns),
     };
     deps.log.info('ADD done', { hostVeth: wired.hostVeth.name, ips: ipam.ips.map((i) => i.address) });
     mark('add: logged');
@@ -142,8 +142,4 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
   } finally {
     h.close();
   }
-}
-
-function hasDns(d: Ctx['conf']['dns']): d is NonNullable<Ctx['conf']['dns']> {
-  return Boolean(d && (d.nameservers?.length || d.domain || d.search?.length || d.options?.length));
 }

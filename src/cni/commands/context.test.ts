@@ -9,6 +9,6 @@ const conf = (ipam: Record<string, unknown>) =>
   parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'net', type: 'pier', dataDir: '/var/lib/x', ipam }));
 
 test('an IPAM type that is the main plugin itself is refused (it would delegate to itself forever)', () => {
-  assert.throws(() => ipamPlan(conf({ type: 'pier' })), (e: unknown) => e instanceof CniError && e.code === 7 && /main plugin itself/.test(e.message));
-  assert.equal(ipamPlan(conf({ type: 'host-local' })).delegateIpam, 'host-local');
+  assert.throws(() => ipamPlan(conf({ type: 'pier' }), 'ADD'), (e: unknown) => e instanceof CniError && e.code === 7 && /main plugin itself/.test(e.message));
+  assert.equal(ipamPlan(conf({ type: 'host-local' }), 'ADD').delegateIpam, 'host-local');
 });

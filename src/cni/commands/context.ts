@@ -33,11 +33,17 @@ export interface Ctx<E = AttachEnv | DelEnv | NodeEnv> {
 
 export const PIER_IPAM = 'pier-ipam';
 
-/** Decides how IPAM is done and where records live, from the parsed config. */
-export function ipamPlan(conf: NetConf): Pick<Ctx, 'ipam' | 'delegateIpam' | 'records'> {
+/**
+ * Decides how IPAM is done and where records live, from the parsed config. Only ADD allocates,
+ * so only ADD reads the runtime's ipRanges and needs ranges at all: CHECK, DEL and GC go by the
+ * records whatever the ranges are today, and a kubelet-style config whose ranges come only
+ * from the runtime still answers STATUS, GC and a DEL without runtimeConfig.
+ */
+export function ipamPlan(conf: NetConf, command: string): Pick<Ctx, 'ipam' | 'delegateIpam' | 'records'> {
   const type = conf.ipam?.type ?? '';
   if (type === PIER_IPAM) {
-    const ipam = parseIpamConfig(conf.ipam, conf.name);
+    const adding = command === 'ADD';
+    const ipam = parseIpamConfig(conf.ipam, conf.name, { requireRanges: adding, ...(adding && { runtimeRanges: conf.runtimeConfig.ipRanges }) });
     return { ipam, records: { dataDir: ipam.dataDir, network: conf.name } };
   }
   // Delegating to the main plugin itself would run it again with the same stdin, which
@@ -46,7 +52,7 @@ export function ipamPlan(conf: NetConf): Pick<Ctx, 'ipam' | 'delegateIpam' | 're
     throw new CniError(ErrorCode.InvalidConfig, `ipam.type ${JSON.stringify(type)} is the main plugin itself`, `use "ipam": {"type": "${PIER_IPAM}"} for Pier's own IPAM`);
   }
   // With a delegated (or no) IPAM, Pier still keeps its own record of what ADD made.
-  const dataDir = conf.raw.dataDir ?? DEFAULT_DATA_DIR;
+  const dataDir = conf.dataDir ?? DEFAULT_DATA_DIR;
   if (typeof dataDir !== 'string' || !dataDir.startsWith('/') || dataDir.split('/').includes('..') || /[\0-\x1f]/.test(dataDir)) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network config', `dataDir: must be an absolute path without ".." (got ${JSON.stringify(dataDir)})`);
   }
@@ -62,7 +68,7 @@ export function checkPierFields(conf: NetConf, command: string): void {
       if (conf[key]) throw new CniError(ErrorCode.UnsupportedField, `${key} is not supported by Pier yet`, `${key}=true`);
     }
   }
-  const t = conf.raw.nftTable;
+  const t = conf.nftTable;
   if (t !== undefined && (typeof t !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(t))) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network config', `nftTable: must be a name of letters, digits and _ (got ${JSON.stringify(t)})`);
   }

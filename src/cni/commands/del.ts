@@ -3,7 +3,7 @@
 import * as nl from '../../netlink/index.ts';
 import { Handles, unwirePod } from '../../bridge/wire.ts';
 import { networkOf } from '../../bridge/subnet.ts';
-import { CniError, toCniError } from '../errors.ts';
+import { type CniError, combineErrors, toCniError } from '../errors.ts';
 import type { DelEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
 import { ipamDelFor } from './ipam-driver.ts';
@@ -69,9 +69,7 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
   await natDone;
   await step('releasing addresses', () => ipamDelFor(ctx));
 
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) {
-    throw new CniError(errors[0].code, `DEL failed in ${errors.length} steps: ${errors.map((e) => e.message).join('; ')}`, errors.map((e) => e.details).filter(Boolean).join('; '));
-  }
+  const failed = combineErrors('DEL', errors);
+  if (failed) throw failed;
   deps.log.info('DEL done');
 }

@@ -2,9 +2,10 @@
 // reference bridge with `"ipam": {"type": "pier-ipam"}`).
 import { CniError, ErrorCode } from '../errors.ts';
 import { convertResult } from '../result.ts';
-import { requestedIps } from '../config.ts';
+import { requestedIps, resultDns } from '../config.ts';
 import type { AttachEnv, DelEnv, NodeEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
+import { validAttachmentsOf } from './gc.ts';
 import { ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus } from '../../ipam/ipam.ts';
 
 export async function ipamPluginCommand(ctx: Ctx): Promise<Record<string, unknown> | undefined> {
@@ -15,7 +16,7 @@ export async function ipamPluginCommand(ctx: Ctx): Promise<Record<string, unknow
     case 'ADD': {
       const env = ctx.env as AttachEnv;
       const r = ipamAdd(deps, ipam, { containerID: env.containerId, ifname: env.ifname, netnsPath: env.netns }, requestedIps(ctx.conf, ctx.cniArgs));
-      return convertResult({ ips: r.ips, routes: r.routes, dns: r.dns }, ctx.conf.cniVersion);
+      return convertResult({ ips: r.ips, routes: r.routes, dns: resultDns(ctx.conf, r.dns) }, ctx.conf.cniVersion);
     }
     case 'DEL': {
       const env = ctx.env as DelEnv;
@@ -33,7 +34,7 @@ export async function ipamPluginCommand(ctx: Ctx): Promise<Record<string, unknow
       return undefined;
     case 'GC': {
       void (ctx.env as NodeEnv);
-      ipamGc(deps, ipam, ctx.conf.validAttachments ?? []);
+      ipamGc(deps, ipam, validAttachmentsOf(ctx.conf));
       return undefined;
     }
     default:

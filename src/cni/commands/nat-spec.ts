@@ -12,7 +12,7 @@ export function natNetwork(ctx: Ctx, podSubnets: string[] = []): NatNetwork {
     subnets: [...new Set(subnets)],
     ipMasq: ctx.conf.ipMasq,
     portMappings: ctx.conf.capabilities.portMappings === true,
-    ...(typeof ctx.conf.raw.nftTable === 'string' && { table: ctx.conf.raw.nftTable }),
+    ...(typeof ctx.conf.nftTable === 'string' && { table: ctx.conf.nftTable }),
   };
 }
 
