@@ -2,21 +2,24 @@
 // that plays the host, so no test ever touches this machine's own interfaces or ruleset.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Cleanup, uniquePrefix } from './helpers.ts';
+import { ensureFreshBuild } from '../scripts/build-stamp.mjs';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const PIER = join(ROOT, 'dist/pier');
 export const PIER_IPAM = join(ROOT, 'dist/pier-ipam');
 export const REFERENCE_PLUGINS = '/usr/lib/cni';
 
-/** Builds dist/pier once if it is missing (tests normally run after `npm run build`). */
+/**
+ * Makes sure dist/pier is built from the working tree as it is now: rebuilds it when it is
+ * missing or when anything it was built from changed (scripts/build-stamp.mjs). Every e2e file
+ * that runs dist/pier calls this first; `scripts/test.mjs` already did it for a whole run.
+ */
 export function ensureBuilt(): void {
-  if (existsSync(PIER)) return;
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('build failed');
+  ensureFreshBuild(ROOT);
 }
 
 export interface CniCall {
