@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds, ok } from './cni-harness.ts';
+import { tableElements } from './nft-state.ts';
 import { ipJson } from './helpers.ts';
 
 const worlds = new Worlds();
@@ -83,16 +84,7 @@ function store(w: TestWorld) {
 }
 
 function nftCommented(w: TestWorld): string[] {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', `pier_test_${w.prefix}`]);
-  if (r.status !== 0) return [];
-  const out: string[] = [];
-  for (const obj of JSON.parse(r.stdout).nftables) {
-    for (const e of (obj.set ?? obj.map)?.elem ?? []) {
-      const el = (Array.isArray(e) ? e[0] : e).elem ?? {};
-      if (el.comment) out.push(el.comment);
-    }
-  }
-  return out;
+  return tableElements(w.host, `pier_test_${w.prefix}`).flatMap((e) => (e.comment ? [e.comment] : []));
 }
 
 describe('concurrent processes', () => {

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, Worlds, ok } from './cni-harness.ts';
+import { elementOwners } from './nft-state.ts';
 import { ipJson } from './helpers.ts';
 
 const BRIDGE = join(REFERENCE_PLUGINS, 'bridge');
@@ -43,16 +44,7 @@ function podAddresses(pod: string, ifname = 'eth0'): string[] {
 
 /** Comments (`cid/ifname`) of the elements in the world's nft table. */
 function nftOwners(w: TestWorld): string[] {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', `pier_test_${w.prefix}`]);
-  if (r.status !== 0) return [];
-  const out = new Set<string>();
-  for (const obj of JSON.parse(r.stdout).nftables) {
-    for (const e of (obj.set ?? obj.map)?.elem ?? []) {
-      const el = (Array.isArray(e) ? e[0] : e).elem ?? {};
-      if (el.comment) out.add(el.comment);
-    }
-  }
-  return [...out].sort();
+  return elementOwners(w.host, `pier_test_${w.prefix}`);
 }
 
 function pierLs(w: TestWorld): any[] {

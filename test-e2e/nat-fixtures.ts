@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import type { TestWorld } from './cni-harness.ts';
+import { listTable } from './nft-state.ts';
 
 /** The "outside" network (TEST-NET-2): the host side and the outside host. */
 export const HOST_OUT = '198.51.100.1';
@@ -110,10 +111,13 @@ export function addOutside(world: TestWorld): string {
   return ns;
 }
 
-/** `nft -j list table inet TABLE` in the world's host netns, as text ('' when it is missing). */
+/**
+ * `nft -j list table inet TABLE` in the world's host netns, as JSON text: '' only when the
+ * table does not exist; when nft fails otherwise it throws (see nft-state.ts).
+ */
 export function tableText(world: TestWorld, table: string): string {
-  const r = world.exec('nft', ['-j', 'list', 'table', 'inet', table]);
-  return r.status === 0 ? r.stdout : '';
+  const items = listTable(world.host, table);
+  return items === null ? '' : JSON.stringify({ nftables: items });
 }
 
 /** The number of rules in the table (from `nft -j list table`). */

@@ -155,7 +155,7 @@ test('podman rm leaves no reservation, veth, nftables element or CNI cache entry
 });
 
 test('podman run --ip of an address in use fails and leaves nothing behind', () => {
-  const before = { ports: w.bridgePorts().sort(), store: w.storeFiles(), nft: w.nftText().length };
+  const before = { ports: w.bridgePorts().sort(), store: w.storeFiles(), nft: w.nftElements() };
   const r = w.podman(...w.runArgs(['--rm', '--ip', srvIp], ['/bin/true']));
   assert.notEqual(r.status, 0, 'a second container got an address already in use');
   assert.match(r.stderr, new RegExp(srvIp.replaceAll('.', '\\.')), r.stderr);
@@ -163,7 +163,7 @@ test('podman run --ip of an address in use fails and leaves nothing behind', () 
   const after = w.storeFiles();
   assert.deepEqual([...after.ips.keys()].sort(), [...before.store.ips.keys()].sort());
   assert.deepEqual(after.records.sort(), before.store.records.sort());
-  assert.equal(w.nftText().length, before.nft);
+  assert.deepEqual(w.nftElements(), before.nft, 'the same nft elements as before');
 });
 
 test('podman restart keeps the container reachable through its published port', async () => {
@@ -194,7 +194,7 @@ test('a container that exits by itself gives its address back (podman\'s cleanup
 });
 
 test('a hostPort already published by another container is refused and the failed ADD leaves nothing', () => {
-  const before = { ports: w.bridgePorts().sort(), store: w.storeFiles(), nft: w.nftText().length };
+  const before = { ports: w.bridgePorts().sort(), store: w.storeFiles(), nft: w.nftElements() };
   const name = `${w.prefix}-clash`;
   const r = w.podman(...w.runArgs(['-d', '--name', name, '-p', `${hostPort}:8080`], ['/bin/httpd', '-f', '-p', '8080', '-h', '/www']));
   assert.notEqual(r.status, 0, 'a second container took a published hostPort');
@@ -203,7 +203,7 @@ test('a hostPort already published by another container is refused and the faile
   const after = w.storeFiles();
   assert.deepEqual([...after.ips.keys()].sort(), [...before.store.ips.keys()].sort());
   assert.deepEqual(after.records.sort(), before.store.records.sort());
-  assert.equal(w.nftText().length, before.nft);
+  assert.deepEqual(w.nftElements(), before.nft, 'the same nft elements as before');
   w.podman('rm', '-f', name);
 });
 

@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, readdirSync, statSync } from 'node:fs';
 import { PIER, type CniCall, type CniReply, type TestWorld } from './cni-harness.ts';
+import { tableElements } from './nft-state.ts';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 export function prng(seed: number) {
@@ -171,15 +172,7 @@ export function storeFiles(dataDir: string, network: string): { ips: string[]; r
 
 /** Pier's nft elements in the world's table, by set/map name, as their comment (attachment key). */
 export function nftElements(w: TestWorld, table: string): Array<{ set: string; comment?: string; val: string }> {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', table]);
-  if (r.status !== 0) return [];
-  const out: Array<{ set: string; comment?: string; val: string }> = [];
-  for (const x of JSON.parse(r.stdout).nftables as any[]) {
-    const s = x.set ?? x.map;
-    if (!s?.elem) continue;
-    for (const e of s.elem) out.push({ set: s.name, comment: e?.elem?.comment, val: JSON.stringify(e?.elem?.val ?? e) });
-  }
-  return out;
+  return tableElements(w.host, table).map((e) => ({ set: e.set, comment: e.comment, val: JSON.stringify(e.key) }));
 }
 
 /** Links in the host netns that are ports of `bridge`, and all veths. */
