@@ -93,8 +93,11 @@ export function ip(...args: string[]): void {
  * An outside host: a netns joined to the world's host netns by a veth pair (host side
  * 198.51.100.1/24 plus 203.0.113.1/24, outside 198.51.100.2/24 with a route to 203.0.113.0/24
  * on the link), with NO route to the pod subnets: it can only answer pods through masquerade.
+ * With `routeBack` it routes those subnets via the host instead: then a pod whose traffic is
+ * not masqueraded still gets its answer, and the answer names the pod's own address, so "no
+ * masquerade" shows as a wrong address rather than as a timeout.
  */
-export function addOutside(world: TestWorld): string {
+export function addOutside(world: TestWorld, opts: { routeBack?: string[] } = {}): string {
   const ns = `${world.prefix}-out`;
   world.cleanup.addNetns(ns);
   ip('netns', 'add', ns);
@@ -108,6 +111,7 @@ export function addOutside(world: TestWorld): string {
   ip('-n', ns, 'addr', 'add', `${OUTSIDE}/24`, 'dev', outSide);
   ip('-n', ns, 'link', 'set', outSide, 'up');
   ip('-n', ns, 'route', 'add', '203.0.113.0/24', 'dev', outSide);
+  for (const subnet of opts.routeBack ?? []) ip('-n', ns, 'route', 'add', subnet, 'via', HOST_OUT);
   return ns;
 }
 
