@@ -110,7 +110,7 @@ describe('STATUS and ADD when NAT cannot work', () => {
     // worked a moment ago on the same path; now it times out, and its packets were counted in
     // the dropping chain (which accepts nothing), so they died there and not somewhere else.
     assert.equal(counted('probe'), 0);
-    assert.equal(talk(pod0, 'tcp', OUTSIDE, 9000), 'TIMEOUT');
+    assert.equal(talk(pod0, 'tcp', OUTSIDE, 9000, 3000), 'TIMEOUT');
     assert.ok(counted('probe') > 0, 'the probe never reached the dropping chain');
   });
 
