@@ -32,6 +32,8 @@ export interface CniCall {
   extraEnv?: Record<string, string>;
   /** The plugin to run; default dist/pier. */
   plugin?: string;
+  /** A command the plugin runs under, inside the host netns (a tracer, say). */
+  via?: string[];
 }
 
 export interface CniReply {
@@ -93,7 +95,7 @@ export class TestWorld {
   private argv(call: CniCall): string[] {
     // `ip netns exec HOST env -i K=V... PLUGIN`: the plugin sees only the CNI environment.
     const env = Object.entries(this.env(call)).map(([k, v]) => `${k}=${v}`);
-    return ['netns', 'exec', this.host, 'env', '-i', ...env, call.plugin ?? PIER];
+    return ['netns', 'exec', this.host, ...(call.via ?? []), 'env', '-i', ...env, call.plugin ?? PIER];
   }
 
   /** Runs the plugin synchronously. */
