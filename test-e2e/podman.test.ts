@@ -19,7 +19,7 @@ let hostPort = 0;
 /** GET over HTTP from this process (the host netns); the body, or the error's text. */
 async function httpGet(url: string): Promise<string> {
   try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(4000) });
+    const r = await fetch(url, { signal: AbortSignal.timeout(30_000) });
     return await r.text();
   } catch (err) {
     return `error: ${(err as Error).cause ?? err}`;
@@ -28,8 +28,8 @@ async function httpGet(url: string): Promise<string> {
 
 /** GET over HTTP from inside netns `ns` (node's fetch; the busybox wget of the host crashes there). */
 function httpGetIn(ns: string, url: string): string {
-  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(4000) }).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { process.stdout.write('error: ' + (e.cause ?? e)); })`;
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { encoding: 'utf8', timeout: 15_000 });
+  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(30000) }).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { process.stdout.write('error: ' + (e.cause ?? e)); })`;
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { encoding: 'utf8', timeout: 60_000 });
   return r.stdout || `error: ${r.stderr}`;
 }
 
@@ -184,7 +184,7 @@ test('a container that exits by itself gives its address back (podman\'s cleanup
   const ip = w.netOf(name).IPAddress;
   assert.equal(w.storeFiles().ips.get(ip), `${id}\r\neth0`);
   // conmon runs `podman container cleanup` on exit, with this world's --root/--runroot and env.
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 120_000;
   while (w.storeFiles().ips.has(ip) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   assert.equal(w.storeFiles().ips.has(ip), false, `${ip} still reserved after the container exited`);
   assert.equal(w.record(id), undefined);
