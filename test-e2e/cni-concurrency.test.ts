@@ -5,11 +5,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
-import { TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds, ok } from './cni-harness.ts';
+import { PIER, TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds, ok } from './cni-harness.ts';
 import { elementsOf, listTable } from './nft-state.ts';
 import { callKilledAt, signature, traceKillPoints, type KillPoint } from './kill-points.ts';
-import { ipJson } from './helpers.ts';
+import { ipJson, waitFor } from './helpers.ts';
 
 const worlds = new Worlds();
 const newWorld = (): TestWorld => worlds.make();
@@ -167,6 +169,48 @@ describe('concurrent processes', () => {
       }
     }
     assert.deepEqual(store(w), { other: [], records: [] });
+  });
+
+  // A known race, kept visible until it is fixed (node:test reports a todo without failing the
+  // run): Pier killed while its `nft -j -f` child sets the network up leaves that child running;
+  // it applies the setup WITH the dead pod's elements after the runtime's DEL and GC are done,
+  // and the element stays until some later GC. Made certain here with strace: the child's
+  // nf_tables batch (sendmsg) is held 3 s, and Pier is killed just after it forked the child.
+  it('an ADD killed while its nft child runs: the child\'s late transaction leaves no element behind', {
+    todo: 'known race: the orphaned nft child applies the dead pod\'s elements after DEL and GC',
+  }, async () => {
+    const w = newWorld();
+    const pod = w.addPod();
+    const netns = w.netnsPath(pod);
+    const conf = w.conf('1.1.0', { extra: { ipMasq: true } });
+    const warm = { containerId: 'warm', netns, ifname: 'eth0' };
+    ok(w.call({ command: 'ADD', ...warm }, conf), 'ADD');
+    ok(w.call({ command: 'DEL', ...warm }, conf), 'DEL');
+    w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
+    const traced = traceKillPoints(w, { command: 'ADD', containerId: 'traced', netns, ifname: 'eth0' }, conf);
+    ok(traced.reply, 'traced ADD');
+    ok(w.call({ command: 'DEL', containerId: 'traced', netns, ifname: 'eth0' }, conf), 'DEL');
+    w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
+    const i = traced.points.findIndex((p) => p.syscall === 'clone');
+    const after = traced.points.slice(i + 1).find((p) => p.syscall === 'write');
+    assert.ok(i >= 0 && after, 'the traced ADD started nft and wrote after it');
+
+    const id = { containerId: 'victim', netns, ifname: 'eth0' };
+    const env = Object.entries(w.env({ command: 'ADD', ...id })).map(([k, v]) => `${k}=${v}`);
+    const base = join(w.dataDir, 'race');
+    const child = spawn('ip', ['netns', 'exec', w.host, 'strace', '-f', '-ff', '-qq', '-o', base, '-e', 'trace=write,sendmsg',
+      '-e', `inject=write:signal=KILL:when=${after.nth}`, '-e', 'inject=sendmsg:delay_enter=3000000', 'env', '-i', ...env, PIER], { stdio: ['pipe', 'ignore', 'ignore'] });
+    running.add(child.pid!);
+    child.stdin.end(JSON.stringify(conf));
+    const closed = once(child, 'close');
+    // Pier is dead (its trace says so); its nft child is held in its sendmsg.
+    await waitFor(() => readdirSync(w.dataDir).some((f) => f.startsWith('race.') && readFileSync(join(w.dataDir, f), 'utf8').includes('+++ killed by SIGKILL')), 'Pier to be killed');
+    ok(w.call({ command: 'DEL', ...id }, conf), 'DEL');
+    ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), 'GC');
+    await closed;
+    running.delete(child.pid!);
+    const table = listTable(w.host, `pier_test_${w.prefix}`);
+    assert.deepEqual(table ? elementsOf(table).filter((e) => e.comment === 'victim/eth0') : [], [], 'an element of the dead ADD landed after DEL and GC');
   });
 
   // ADD records the host veth's name only once the pod is wired; a kill in between leaves a
