@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { writeStamp } from './build-stamp.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = join(root, 'build');
@@ -55,7 +56,7 @@ const zodEnglishOnly = {
 };
 
 mkdirSync(buildDir, { recursive: true });
-await esbuild.build({
+const built = await esbuild.build({
   entryPoints: [join(root, 'src/sea-entry.ts')],
   outfile: bundle,
   bundle: true,
@@ -72,6 +73,9 @@ await esbuild.build({
   minify: true,
   keepNames: true,
   logLevel: 'warning',
+  // The list of files read, for the build stamp (scripts/build-stamp.mjs).
+  metafile: true,
+  absWorkingDir: root,
 });
 console.log(`built ${relative(root, bundle)}`);
 
@@ -114,6 +118,9 @@ function buildExecutable() {
   linkSync(tmpExe, tmpLink);
   renameSync(tmpExe, executable);
   renameSync(tmpLink, ipamLink);
+  // What this dist/pier was made from: the e2e tests rebuild or refuse it when any of it changes.
+  const here = fileURLToPath(import.meta.url);
+  writeStamp(root, [...Object.keys(built.metafile.inputs).filter((p) => !p.includes(':')), koffiNode, here, join(dirname(here), 'build-stamp.mjs')], executable);
   console.log(`built ${relative(root, executable)} and ${relative(root, ipamLink)} (hard link)`);
 }
 

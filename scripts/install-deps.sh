@@ -4,9 +4,10 @@
 set -euo pipefail
 # nftables: NAT rules; iproute2 and iputils-ping: tests check the kernel with ip -j and ping;
 # containernetworking-plugins: the reference plugins the tests and benchmarks compare against;
-# conntrack: clears stale UDP flows after a new hostPort.
+# conntrack: clears stale UDP flows after a new hostPort; strace: the crash tests kill Pier on
+# entry to an exact system call (test-e2e/kill-points.ts), and nft-netlink lists what it runs.
 pkgs=("$@")
-((${#pkgs[@]})) || pkgs=(nftables iproute2 iputils-ping containernetworking-plugins conntrack)
+((${#pkgs[@]})) || pkgs=(nftables iproute2 iputils-ping containernetworking-plugins conntrack strace)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,6 +4,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ensureFreshBuild } from './build-stamp.mjs';
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir).sort()) {
@@ -23,6 +25,16 @@ if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 if (!files.length) {
   console.error('no test files matched');
   process.exit(1);
+}
+// The e2e tests run dist/pier: it must be what the working tree builds, never an older one.
+// After `npm run build` (as in .ci/run) this only checks the build stamp.
+if (files.some((f) => f.startsWith('test-e2e'))) {
+  try {
+    ensureFreshBuild(fileURLToPath(new URL('..', import.meta.url)));
+  } catch (err) {
+    console.error(String(err));
+    process.exit(1);
+  }
 }
 // e2e tests share one kernel; run files one at a time so they do not fight over locks and CPU.
 const r = spawnSync(

@@ -1,21 +1,19 @@
 // The single executable: dist/pier runs alone, without node or node_modules, and dist/pier-ipam
-// is the same program. Builds it first if it is missing.
+// is the same program. It is built from the working tree as it is now (the build stamp).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PIER_VERSION } from '../src/version.ts';
+import { ensureBuilt, PIER as pier, PIER_IPAM as pierIpam, ROOT } from './cni-harness.ts';
+import { STAMP, staleReason, writeStamp } from '../scripts/build-stamp.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const pier = join(root, 'dist/pier');
-const pierIpam = join(root, 'dist/pier-ipam');
 let scratch = '';
 
 before(() => {
-  if (!existsSync(pier)) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
+  ensureBuilt();
   scratch = mkdtempSync(join(tmpdir(), 'pier-build-test-'));
 });
 
@@ -65,4 +63,48 @@ test('PIER_TRACE=1: phase timings on stderr, stdout unchanged (--version and a C
   assert.equal(c.status, 0);
   assert.equal(JSON.parse(c.stdout).cniVersion, '1.0.0');
   assert.match(c.stderr, /pier trace .* stdin read\n/);
+});
+
+test('the build stamp lists what dist/pier was made from, and it matches the working tree', () => {
+  assert.equal(staleReason(ROOT), null);
+  const files = Object.keys(JSON.parse(readFileSync(join(ROOT, STAMP), 'utf8')).files);
+  // The entry point, the CNI commands, the libc layer and a dependency: what esbuild read.
+  for (const f of ['src/sea-entry.ts', 'src/cni/commands/add.ts', 'src/netlink/libc.ts', 'scripts/build.mjs']) {
+    assert.ok(files.includes(f), `${f} is not in the stamp`);
+  }
+  assert.ok(files.some((f) => f.startsWith('node_modules/zod/')), 'zod is not in the stamp');
+  assert.ok(files.some((f) => f.endsWith('/koffi.node')), 'the embedded koffi.node is not in the stamp');
+  assert.ok(!files.some((f) => f.endsWith('.test.ts')), 'tests are not inputs');
+});
+
+test('the build stamp calls dist/pier stale when a source changes, vanishes, or the executable is replaced', () => {
+  // A tree of its own: one source, one "executable".
+  const root = join(scratch, 'tree');
+  mkdirSync(join(root, 'src'), { recursive: true });
+  mkdirSync(join(root, 'dist'));
+  mkdirSync(join(root, 'build'));
+  const src = join(root, 'src/a.ts');
+  const exe = join(root, 'dist/pier');
+  writeFileSync(src, 'export const a = 1;\n');
+  writeFileSync(exe, 'binary');
+  writeStamp(root, ['src/a.ts'], exe);
+  assert.equal(staleReason(root), null);
+
+  writeFileSync(src, 'export const a = 2;\n');
+  assert.equal(staleReason(root), 'src/a.ts changed since the build');
+  writeFileSync(src, 'export const a = 1;\n');
+  assert.equal(staleReason(root), null, 'the same content again is current');
+
+  rmSync(src);
+  assert.equal(staleReason(root), 'src/a.ts was deleted since the build');
+  writeFileSync(src, 'export const a = 1;\n');
+
+  // Another file put in place of dist/pier (an older build copied back, say).
+  writeFileSync(`${exe}.new`, 'binary');
+  renameSync(`${exe}.new`, exe);
+  assert.equal(staleReason(root), 'dist/pier is not the file the last build made');
+  rmSync(exe);
+  assert.equal(staleReason(root), 'dist/pier is missing');
+  rmSync(join(root, STAMP));
+  assert.match(staleReason(root) ?? '', /^no build stamp/);
 });

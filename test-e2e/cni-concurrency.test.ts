@@ -1,12 +1,17 @@
-// Many dist/pier processes at once, and processes killed in the middle of ADD: concurrent ADDs
-// get distinct addresses and ports, and whatever a SIGKILL leaves, DEL and GC clean up. Worlds
+// Many dist/pier processes at once, and processes killed in the middle of ADD (at each stage,
+// on entry to the call that does it: kill-points.ts): concurrent ADDs get distinct addresses and
+// ports, and whatever a SIGKILL leaves, DEL and GC clean up. Worlds
 // are unique to this file and removed in after(); only processes this file started are killed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
-import { TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds, ok } from './cni-harness.ts';
-import { ipJson } from './helpers.ts';
+import { PIER, TestWorld, ensureBuilt, type CniCall, type CniReply, Worlds, ok } from './cni-harness.ts';
+import { elementsOf, listTable } from './nft-state.ts';
+import { callKilledAt, signature, traceKillPoints, type KillPoint } from './kill-points.ts';
+import { ipJson, waitFor } from './helpers.ts';
 
 const worlds = new Worlds();
 const newWorld = (): TestWorld => worlds.make();
@@ -49,19 +54,6 @@ function spawnCall(w: TestWorld, call: CniCall, stdin: unknown): { pid: number; 
   return { pid, done };
 }
 
-/** mulberry32: a small seeded PRNG, so a failing kill schedule can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function bridgePorts(w: TestWorld): any[] {
   const br = `${w.prefix}br`;
@@ -82,18 +74,6 @@ function store(w: TestWorld) {
   };
 }
 
-function nftCommented(w: TestWorld): string[] {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', `pier_test_${w.prefix}`]);
-  if (r.status !== 0) return [];
-  const out: string[] = [];
-  for (const obj of JSON.parse(r.stdout).nftables) {
-    for (const e of (obj.set ?? obj.map)?.elem ?? []) {
-      const el = (Array.isArray(e) ? e[0] : e).elem ?? {};
-      if (el.comment) out.push(el.comment);
-    }
-  }
-  return out;
-}
 
 describe('concurrent processes', () => {
   it('30 concurrent ADDs get 30 distinct addresses and 30 bridge ports; 30 concurrent DELs leave nothing', async () => {
@@ -126,44 +106,111 @@ describe('concurrent processes', () => {
     assert.deepEqual(store(w), { other: [], records: [] });
   });
 
-  it('an ADD killed with SIGKILL at any moment leaves nothing DEL and GC cannot clean', async () => {
+  // Where an ADD can die, as the trace of the same request in the same state shows it: each
+  // stage is the first call that does that step (picked by what it does, so a changed order
+  // fails here by name), and the kill lands on entry to that call (kill-points.ts).
+  const STAGES: Array<{ what: string; nat?: boolean; at: (p: KillPoint, i: number, all: KillPoint[]) => boolean }> = [
+    { what: 'taking the store lock', at: (p) => p.syscall === 'flock' && /LOCK_EX/.test(p.line) },
+    { what: 'putting the record in place', at: (p) => p.syscall === 'rename' },
+    { what: 'reserving the address (link)', at: (p) => p.syscall === 'link' },
+    { what: 'trying the fast nf_tables batch', nat: true, at: (p) => p.syscall === 'sendto' && /NFNL_MSG_BATCH_BEGIN/.test(p.line) },
+    { what: 'creating the veth pair', at: (p) => p.syscall === 'sendto' && /NLM_F_REQUEST\|NLM_F_ACK\|0x600/.test(p.line) && /nlmsg_type=0x10/.test(p.line) },
+    { what: 'putting the host end on the bridge', at: (p) => p.syscall === 'sendto' && /nlmsg_type=RTM_NEWLINK/.test(p.line) },
+    { what: 'addressing the pod', at: (p) => p.syscall === 'sendto' && /nlmsg_type=0x14/.test(p.line) },
+    { what: 'setting the pod routes', at: (p) => p.syscall === 'sendto' && /nlmsg_type=0x18/.test(p.line) },
+    { what: 'starting nft for the network setup', nat: true, at: (p) => p.syscall === 'clone' },
+    // Pier dies with its nft child started: the setup (and this pod's elements) may still land.
+    { what: 'waiting for nft (the child runs on)', nat: true, at: (p, i, all) => p.syscall === 'write' && all.slice(0, i).some((q) => q.syscall === 'clone') },
+    { what: 'wired, before the reply', at: (p, i, all) => p.syscall === 'sendto' && !all.slice(i + 1).some((q) => q.syscall === 'sendto') },
+  ];
+
+  it('an ADD killed at each stage (lock, store, veth, addresses, routes, nft) leaves nothing DEL and GC cannot clean', async () => {
     const w = newWorld();
-    const seed = Number(process.env.PIER_TEST_SEED ?? 0x5eed);
-    const rand = prng(seed);
     const pod = w.addPod();
     const netns = w.netnsPath(pod);
-    const ITERATIONS = 10;
-    for (let i = 0; i < ITERATIONS; i++) {
-      // Every other iteration with masquerade, so the kill can also land in the nft transaction.
-      const conf = w.conf('1.1.0', { extra: { ipMasq: i % 2 === 1 } });
-      const delay = 5 + Math.floor(rand() * 146);
-      const ctx = `iteration ${i} (seed ${seed}, kill after ${delay} ms)`;
-      const id = { containerId: `killed-${i}`, netns, ifname: 'eth0' };
+    // The bridge is made by the first ADD: make it now, so every ADD below takes one course.
+    const warm = { containerId: 'warm', netns, ifname: 'eth0' };
+    ok(w.call({ command: 'ADD', ...warm }, w.conf('1.1.0')), 'ADD');
+    ok(w.call({ command: 'DEL', ...warm }, w.conf('1.1.0')), 'DEL');
+    let n = 0;
+    for (const nat of [false, true]) {
+      const conf = w.conf('1.1.0', { extra: { ipMasq: nat } });
+      // With masquerade every ADD here is the network's first (its table deleted before it), so
+      // the network is set up by an `nft -j -f` child in the same transaction as the pod.
+      const fresh = () => nat && w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
+      fresh();
+      const traced = traceKillPoints(w, { command: 'ADD', containerId: 'traced', netns, ifname: 'eth0' }, conf);
+      ok(traced.reply, 'traced ADD');
+      ok(w.call({ command: 'DEL', containerId: 'traced', netns, ifname: 'eth0' }, conf), 'DEL of the traced ADD');
+      for (const stage of STAGES.filter((st) => !st.nat || nat)) {
+        const point = traced.points.find((p, i, all) => stage.at(p, i, all));
+        assert.ok(point, `no call ${stage.what} in the traced ADD (nat ${nat}): ${traced.points.map((p) => p.syscall).join(' ')}`);
+        const id = { containerId: `killed-${n++}`, netns, ifname: 'eth0' };
+        const ctx = `ADD (nat ${nat}) killed ${stage.what}, at ${point.syscall}#${point.nth}`;
+        fresh();
+        const k = await callKilledAt(w, { command: 'ADD', ...id }, conf, point);
+        assert.equal(k.signal, 'SIGKILL', `${ctx}: it ended first (status ${k.status}): ${k.stdout}`);
+        assert.equal(signature(k.lastCall, id.containerId), signature(point.line, 'traced'), `${ctx}: landed elsewhere: ${k.lastCall}`);
 
-      const add = spawnCall(w, { command: 'ADD', ...id }, conf);
-      await sleep(delay);
-      try {
-        process.kill(add.pid, 'SIGKILL');
-      } catch {
-        /* it finished first */
+        ok(w.call({ command: 'DEL', ...id }, conf), `${ctx}: DEL`);
+        ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), `${ctx}: GC`);
+        assert.deepEqual(store(w), { other: [], records: [] }, `${ctx}: no reservation or record left`);
+        assert.deepEqual(bridgePorts(w), [], `${ctx}: no port left on the bridge`);
+        assert.deepEqual(hostVeths(w), [], `${ctx}: no veth left in the host netns`);
+        assert.ok(!ipJson(pod, 'link', 'show').some((l: any) => l.ifname === 'eth0'), `${ctx}: no eth0 left in the pod`);
+        // Killed before nft set the network up, there is no table: that is no element too.
+        const table = listTable(w.host, `pier_test_${w.prefix}`);
+        assert.deepEqual(table ? elementsOf(table).filter((e) => e.comment) : [], [], `${ctx}: no nft element left`);
+
+        // The next ADD into the same pod works, and cleans up too.
+        const next = { containerId: `next-${n}`, netns, ifname: 'eth0' };
+        const res = ok(w.call({ command: 'ADD', ...next }, conf), `${ctx}: next ADD`);
+        ok(w.call({ command: 'DEL', ...next }, { ...conf, prevResult: res }), `${ctx}: next DEL`);
       }
-      const r = await add.done;
-      if (r.signal !== 'SIGKILL') ok(r, `${ctx}: ADD that finished before the kill`);
-
-      ok(w.call({ command: 'DEL', ...id }, conf), `${ctx}: DEL`);
-      ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), `${ctx}: GC`);
-      assert.deepEqual(store(w), { other: [], records: [] }, `${ctx}: no reservation or record left`);
-      assert.deepEqual(bridgePorts(w), [], `${ctx}: no port left on the bridge`);
-      assert.deepEqual(hostVeths(w), [], `${ctx}: no veth left in the host netns`);
-      assert.ok(!ipJson(pod, 'link', 'show').some((l: any) => l.ifname === 'eth0'), `${ctx}: no eth0 left in the pod`);
-      assert.deepEqual(nftCommented(w), [], `${ctx}: no nft element left`);
-
-      // The next ADD into the same pod works, and cleans up too.
-      const next = { containerId: `next-${i}`, netns, ifname: 'eth0' };
-      const res = ok(w.call({ command: 'ADD', ...next }, conf), `${ctx}: next ADD`);
-      ok(w.call({ command: 'DEL', ...next }, { ...conf, prevResult: res }), `${ctx}: next DEL`);
     }
     assert.deepEqual(store(w), { other: [], records: [] });
+  });
+
+  // A known race, kept visible until it is fixed (node:test reports a todo without failing the
+  // run): Pier killed while its `nft -j -f` child sets the network up leaves that child running;
+  // it applies the setup WITH the dead pod's elements after the runtime's DEL and GC are done,
+  // and the element stays until some later GC. Made certain here with strace: the child's
+  // nf_tables batch (sendmsg) is held 3 s, and Pier is killed just after it forked the child.
+  it('an ADD killed while its nft child runs: the child\'s late transaction leaves no element behind', {
+    todo: 'known race: the orphaned nft child applies the dead pod\'s elements after DEL and GC',
+  }, async () => {
+    const w = newWorld();
+    const pod = w.addPod();
+    const netns = w.netnsPath(pod);
+    const conf = w.conf('1.1.0', { extra: { ipMasq: true } });
+    const warm = { containerId: 'warm', netns, ifname: 'eth0' };
+    ok(w.call({ command: 'ADD', ...warm }, conf), 'ADD');
+    ok(w.call({ command: 'DEL', ...warm }, conf), 'DEL');
+    w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
+    const traced = traceKillPoints(w, { command: 'ADD', containerId: 'traced', netns, ifname: 'eth0' }, conf);
+    ok(traced.reply, 'traced ADD');
+    ok(w.call({ command: 'DEL', containerId: 'traced', netns, ifname: 'eth0' }, conf), 'DEL');
+    w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
+    const i = traced.points.findIndex((p) => p.syscall === 'clone');
+    const after = traced.points.slice(i + 1).find((p) => p.syscall === 'write');
+    assert.ok(i >= 0 && after, 'the traced ADD started nft and wrote after it');
+
+    const id = { containerId: 'victim', netns, ifname: 'eth0' };
+    const env = Object.entries(w.env({ command: 'ADD', ...id })).map(([k, v]) => `${k}=${v}`);
+    const base = join(w.dataDir, 'race');
+    const child = spawn('ip', ['netns', 'exec', w.host, 'strace', '-f', '-ff', '-qq', '-o', base, '-e', 'trace=write,sendmsg',
+      '-e', `inject=write:signal=KILL:when=${after.nth}`, '-e', 'inject=sendmsg:delay_enter=3000000', 'env', '-i', ...env, PIER], { stdio: ['pipe', 'ignore', 'ignore'] });
+    running.add(child.pid!);
+    child.stdin.end(JSON.stringify(conf));
+    const closed = once(child, 'close');
+    // Pier is dead (its trace says so); its nft child is held in its sendmsg.
+    await waitFor(() => readdirSync(w.dataDir).some((f) => f.startsWith('race.') && readFileSync(join(w.dataDir, f), 'utf8').includes('+++ killed by SIGKILL')), 'Pier to be killed');
+    ok(w.call({ command: 'DEL', ...id }, conf), 'DEL');
+    ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), 'GC');
+    await closed;
+    running.delete(child.pid!);
+    const table = listTable(w.host, `pier_test_${w.prefix}`);
+    assert.deepEqual(table ? elementsOf(table).filter((e) => e.comment === 'victim/eth0') : [], [], 'an element of the dead ADD landed after DEL and GC');
   });
 
   // ADD records the host veth's name only once the pod is wired; a kill in between leaves a

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUNTIME_REQUESTS_DIR } from '../src/cni/testdata/runtime-requests.ts';
 import { REFERENCE_PLUGINS, TestWorld, ensureBuilt, type CniReply, Worlds, ok } from './cni-harness.ts';
+import { tableElements } from './nft-state.ts';
 import { ipJson } from './helpers.ts';
 
 const FIXTURES = RUNTIME_REQUESTS_DIR;
@@ -83,16 +84,11 @@ function hostVeths(w: TestWorld): string[] {
 
 /** The hostPort map elements of the world's table: `proto port -> comment`. */
 function hostPorts(w: TestWorld): string[] {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', `pier_test_${w.prefix}`]);
-  if (r.status !== 0) return [];
   const out = new Set<string>();
-  for (const obj of JSON.parse(r.stdout).nftables) {
-    if (!obj.map?.name?.startsWith('hostports')) continue;
-    for (const e of obj.map.elem ?? []) {
-      const el = e[0].elem;
-      const key = el.val.concat.filter((v: unknown) => v === 'tcp' || v === 'udp' || typeof v === 'number').join(' ');
-      out.add(`${key} ${el.comment}`);
-    }
+  for (const e of tableElements(w.host, `pier_test_${w.prefix}`)) {
+    if (!e.set.startsWith('hostports')) continue;
+    const key = (e.key as { concat: unknown[] }).concat.filter((v) => v === 'tcp' || v === 'udp' || typeof v === 'number').join(' ');
+    out.add(`${key} ${e.comment}`);
   }
   return [...out].sort();
 }

@@ -2,21 +2,24 @@
 // that plays the host, so no test ever touches this machine's own interfaces or ruleset.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Cleanup, uniquePrefix } from './helpers.ts';
+import { ensureFreshBuild } from '../scripts/build-stamp.mjs';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const PIER = join(ROOT, 'dist/pier');
 export const PIER_IPAM = join(ROOT, 'dist/pier-ipam');
 export const REFERENCE_PLUGINS = '/usr/lib/cni';
 
-/** Builds dist/pier once if it is missing (tests normally run after `npm run build`). */
+/**
+ * Makes sure dist/pier is built from the working tree as it is now: rebuilds it when it is
+ * missing or when anything it was built from changed (scripts/build-stamp.mjs). Every e2e file
+ * that runs dist/pier calls this first; `scripts/test.mjs` already did it for a whole run.
+ */
 export function ensureBuilt(): void {
-  if (existsSync(PIER)) return;
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('build failed');
+  ensureFreshBuild(ROOT);
 }
 
 export interface CniCall {
@@ -29,6 +32,8 @@ export interface CniCall {
   extraEnv?: Record<string, string>;
   /** The plugin to run; default dist/pier. */
   plugin?: string;
+  /** A command the plugin runs under, inside the host netns (a tracer, say). */
+  via?: string[];
 }
 
 export interface CniReply {
@@ -90,7 +95,7 @@ export class TestWorld {
   private argv(call: CniCall): string[] {
     // `ip netns exec HOST env -i K=V... PLUGIN`: the plugin sees only the CNI environment.
     const env = Object.entries(this.env(call)).map(([k, v]) => `${k}=${v}`);
-    return ['netns', 'exec', this.host, 'env', '-i', ...env, call.plugin ?? PIER];
+    return ['netns', 'exec', this.host, ...(call.via ?? []), 'env', '-i', ...env, call.plugin ?? PIER];
   }
 
   /** Runs the plugin synchronously. */

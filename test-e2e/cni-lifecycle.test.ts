@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PIER, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
+import { tableElements } from './nft-state.ts';
 import { inNs, ipJson, ping } from './helpers.ts';
 
 const VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -214,17 +215,7 @@ describe('lifecycle for every spec version', () => {
 
 /** Every nft set/map element of the world's table that belongs to `comment` (`cid/ifname`). */
 function nftElements(w: TestWorld, comment: string): Array<{ set: string; val: unknown }> {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', `pier_test_${w.prefix}`]);
-  if (r.status !== 0) return [];
-  const out: Array<{ set: string; val: unknown }> = [];
-  for (const obj of JSON.parse(r.stdout).nftables) {
-    const s = obj.set ?? obj.map;
-    for (const e of s?.elem ?? []) {
-      const el = e.elem ?? e;
-      if (el.comment === comment) out.push({ set: s.name, val: el.val });
-    }
-  }
-  return out;
+  return tableElements(w.host, `pier_test_${w.prefix}`, comment).map((e) => ({ set: e.set, val: e.key }));
 }
 
 describe('bridge, IPAM and NAT options', () => {

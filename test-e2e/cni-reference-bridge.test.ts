@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, Worlds, ok } from './cni-harness.ts';
+import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
+import { elementOwners } from './nft-state.ts';
 import { ipJson } from './helpers.ts';
 
 const BRIDGE = join(REFERENCE_PLUGINS, 'bridge');
@@ -43,16 +44,7 @@ function podAddresses(pod: string, ifname = 'eth0'): string[] {
 
 /** Comments (`cid/ifname`) of the elements in the world's nft table. */
 function nftOwners(w: TestWorld): string[] {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', `pier_test_${w.prefix}`]);
-  if (r.status !== 0) return [];
-  const out = new Set<string>();
-  for (const obj of JSON.parse(r.stdout).nftables) {
-    for (const e of (obj.set ?? obj.map)?.elem ?? []) {
-      const el = (Array.isArray(e) ? e[0] : e).elem ?? {};
-      if (el.comment) out.add(el.comment);
-    }
-  }
-  return [...out].sort();
+  return elementOwners(w.host, `pier_test_${w.prefix}`);
 }
 
 function pierLs(w: TestWorld): any[] {
@@ -147,7 +139,9 @@ describe('pier with a delegated "ipam": {"type": "host-local"}', () => {
     const first = ok(w.call({ command: 'ADD', containerId: 'hl-1', netns: w.netnsPath(p1), ifname: 'eth0' }, conf), 'ADD');
     // Same hostPort: Pier refuses it after host-local has handed out an address.
     const r = w.call({ command: 'ADD', containerId: 'hl-2', netns: w.netnsPath(p2), ifname: 'eth0' }, conf);
-    assert.notEqual(r.status, 0, `second ADD should fail: ${r.stdout}`);
+    // 101: the hostPort is taken (by hl-1); any other failure would not be this test's point.
+    const e = fails(r, 101, 'second ADD with the same hostPort');
+    assert.match(e.msg, /18088\/tcp.*hl-1\/eth0/);
     assert.deepEqual(reservations(hlStore), [first.ips[0].address.split('/')[0]], 'host-local holds only the first address');
     assert.deepEqual(hostVeths(w), [first.interfaces[1].name]);
     assert.deepEqual(pierLs(w).map((a) => a.containerID), ['hl-1']);

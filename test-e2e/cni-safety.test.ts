@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { PIER, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
+import { tableElements } from './nft-state.ts';
 import { inNs, ipJson } from './helpers.ts';
 
 const worlds = new Worlds();
@@ -60,18 +61,8 @@ function tree(dir: string): string[] {
 
 /** The hostPort entries in the world's nft table that belong to `comment` (`cid/ifname`). */
 function nftElements(w: TestWorld, comment?: string): Array<{ set: string; comment: string }> {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', `pier_test_${w.prefix}`]);
-  if (r.status !== 0) return [];
-  const out: Array<{ set: string; comment: string }> = [];
-  for (const obj of JSON.parse(r.stdout).nftables) {
-    const s = obj.set ?? obj.map;
-    for (const e of s?.elem ?? []) {
-      // Set elements are {elem}; map elements are [{elem}, value].
-      const el = (Array.isArray(e) ? e[0] : e).elem ?? {};
-      if (typeof el.comment === 'string' && (comment === undefined || el.comment === comment)) out.push({ set: s.name, comment: el.comment });
-    }
-  }
-  return out;
+  return tableElements(w.host, `pier_test_${w.prefix}`, comment)
+    .flatMap((e) => (e.comment === undefined ? [] : [{ set: e.set, comment: e.comment }]));
 }
 
 describe('a failed ADD leaves nothing behind', () => {

@@ -6,11 +6,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt, PIER } from './cni-harness.ts';
-import { Cleanup, run, uniquePrefix } from './helpers.ts';
+import { Cleanup, run, uniquePrefix, waitFor } from './helpers.ts';
 
 describe('pier doctor and the runtimes environment', () => {
   const prefix = uniquePrefix();
@@ -35,9 +35,15 @@ describe('pier doctor and the runtimes environment', () => {
 
   after(() => cleanup.runAll());
 
-  it('warns, naming the process, that NODE_OPTIONS stops Pier and NODE_EXTRA_CA_CERTS slows it', () => {
-    // Give the stand-in time to exec, so /proc shows its name.
-    spawnSync('sleep', ['0.2']);
+  it('warns, naming the process, that NODE_OPTIONS stops Pier and NODE_EXTRA_CA_CERTS slows it', async () => {
+    // Wait until the stand-in has exec'd, so /proc shows its name and its environment.
+    await waitFor(() => {
+      try {
+        return readFileSync(`/proc/${runtime.pid}/comm`, 'utf8').trim() === 'containerd';
+      } catch {
+        return false;
+      }
+    }, 'the stand-in containerd to start');
     const r = spawnSync('ip', ['netns', 'exec', host, 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', PIER, 'doctor'], { encoding: 'utf8' });
     const text = r.stdout + r.stderr;
     const pid = runtime.pid;

@@ -29,6 +29,18 @@ export function ping(ns: string, addr: string): boolean {
   return inNs(ns, 'ping', [...(six ? ['-6'] : []), '-c', '1', '-W', '2', addr]).status === 0;
 }
 
+/**
+ * Polls `cond` until it holds; fails naming `what` after `timeoutMs` (a generous deadline, not
+ * a measurement: on a loaded machine things take their time, and only a hang should fail).
+ */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Collects cleanup steps; `runAll` runs every one, ignoring failures, newest first. */
 export class Cleanup {
   private steps: Array<() => void> = [];

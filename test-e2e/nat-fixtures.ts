@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import type { TestWorld } from './cni-harness.ts';
+import { listTable } from './nft-state.ts';
 
 /** The "outside" network (TEST-NET-2): the host side and the outside host. */
 export const HOST_OUT = '198.51.100.1';
@@ -59,7 +60,8 @@ export async function startServer(world: TestWorld, ns: string, tcpPort: number,
   let err = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { err += d; });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  // A backstop against a server that never comes up, not a measure: a loaded machine is slow.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   try {
     while (!out.includes('ready')) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server in ${ns} exited: ${err}`);
@@ -72,8 +74,9 @@ export async function startServer(world: TestWorld, ns: string, tcpPort: number,
 }
 
 /** One TCP or UDP request from `ns` to host:port: the server's answer (the address it saw),
- * `ERR <code>` or `TIMEOUT`. */
-export function talk(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 2500): string {
+ * `ERR <code>` or `TIMEOUT`. A test takes TIMEOUT as a result only with other evidence of why
+ * (see nat-status): the default is long so a loaded machine does not produce one by itself. */
+export function talk(ns: string, proto: 'tcp' | 'udp', host: string, port: number, timeoutMs = 10_000): string {
   const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', CLIENT, proto, host, String(port), String(timeoutMs)], {
     encoding: 'utf8',
     timeout: timeoutMs + 10_000,
@@ -92,8 +95,11 @@ export function ip(...args: string[]): void {
  * An outside host: a netns joined to the world's host netns by a veth pair (host side
  * 198.51.100.1/24 plus 203.0.113.1/24, outside 198.51.100.2/24 with a route to 203.0.113.0/24
  * on the link), with NO route to the pod subnets: it can only answer pods through masquerade.
+ * With `routeBack` it routes those subnets via the host instead: then a pod whose traffic is
+ * not masqueraded still gets its answer, and the answer names the pod's own address, so "no
+ * masquerade" shows as a wrong address rather than as a timeout.
  */
-export function addOutside(world: TestWorld): string {
+export function addOutside(world: TestWorld, opts: { routeBack?: string[] } = {}): string {
   const ns = `${world.prefix}-out`;
   world.cleanup.addNetns(ns);
   ip('netns', 'add', ns);
@@ -107,13 +113,17 @@ export function addOutside(world: TestWorld): string {
   ip('-n', ns, 'addr', 'add', `${OUTSIDE}/24`, 'dev', outSide);
   ip('-n', ns, 'link', 'set', outSide, 'up');
   ip('-n', ns, 'route', 'add', '203.0.113.0/24', 'dev', outSide);
+  for (const subnet of opts.routeBack ?? []) ip('-n', ns, 'route', 'add', subnet, 'via', HOST_OUT);
   return ns;
 }
 
-/** `nft -j list table inet TABLE` in the world's host netns, as text ('' when it is missing). */
+/**
+ * `nft -j list table inet TABLE` in the world's host netns, as JSON text: '' only when the
+ * table does not exist; when nft fails otherwise it throws (see nft-state.ts).
+ */
 export function tableText(world: TestWorld, table: string): string {
-  const r = world.exec('nft', ['-j', 'list', 'table', 'inet', table]);
-  return r.status === 0 ? r.stdout : '';
+  const items = listTable(world.host, table);
+  return items === null ? '' : JSON.stringify({ nftables: items });
 }
 
 /** The number of rules in the table (from `nft -j list table`). */

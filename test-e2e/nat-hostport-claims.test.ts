@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ensureBuilt, TestWorld, type CniReply } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
-import { tableText } from './nat-fixtures.ts';
+import { tableElements } from './nft-state.ts';
 import { listAttachments } from '../src/ipam/ipam.ts';
 
 const V = '1.0.0';
@@ -41,20 +41,10 @@ describe('host ports claimed atomically by the kernel', () => {
       child.on('close', (status) => resolve({ status, stdout, stderr, json: stdout.trim() ? JSON.parse(stdout) : undefined }));
     });
   /** `set value comment` of every element of the table, for `comment` or all. */
-  const elements = (comment?: string): string[] => {
-    const text = tableText(world, table);
-    if (!text) return [];
-    const out: string[] = [];
-    for (const obj of JSON.parse(text).nftables) {
-      const s = obj.set ?? obj.map;
-      for (const e of s?.elem ?? []) {
-        const [k, data] = Array.isArray(e) ? e : [e, undefined];
-        const el = k.elem ?? {};
-        if (comment === undefined || el.comment === comment) out.push(`${s.name} ${JSON.stringify(el.val)}${data === undefined ? '' : ` : ${data}`} ${el.comment}`);
-      }
-    }
-    return out.sort();
-  };
+  const elements = (comment?: string): string[] =>
+    tableElements(world.host, table, comment)
+      .map((e) => `${e.set} ${JSON.stringify(e.key)}${e.data === undefined ? '' : ` : ${e.data}`} ${e.comment}`)
+      .sort();
   const records = () => listAttachments(world.dataDir).map((r) => r.containerID).sort();
 
   before(() => {

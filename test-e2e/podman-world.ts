@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cleanup, ipJson, run, uniquePrefix } from './helpers.ts';
 import { PIER, PIER_IPAM, REFERENCE_PLUGINS } from './cni-harness.ts';
+import { canonicalElements, listTable } from './nft-state.ts';
 
 export const BUSYBOX = '/bin/busybox';
 /** Where podman 4.3's libcni caches each attachment's result (`<net>-<id>-<ifname>`); fixed, not configurable. */
@@ -321,10 +322,15 @@ export class PodmanWorld {
     return existsSync(CNI_CACHE_DIR) ? readdirSync(CNI_CACHE_DIR).filter((f) => f.startsWith(`${this.network}-`)) : [];
   }
 
-  /** Pier's table as `nft -j` text ('' when the table does not exist). */
+  /** Pier's table as `nft -j` text ('' when the table does not exist; throws when nft fails). */
   nftText(): string {
-    const r = spawnSync('nft', ['-j', 'list', 'table', 'inet', this.nftTable], { encoding: 'utf8' });
-    return r.status === 0 ? r.stdout : '';
+    const items = listTable(undefined, this.nftTable);
+    return items === null ? '' : JSON.stringify({ nftables: items });
+  }
+
+  /** Every element of Pier's table, canonical and sorted: equal lists mean no element changed. */
+  nftElements(): string[] {
+    return canonicalElements(undefined, this.nftTable);
   }
 
   /** The last lines of Pier's log of this run, for failure messages. */

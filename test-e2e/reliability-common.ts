@@ -1,8 +1,10 @@
 // Shared by the reliability-*.test.ts files: a seeded PRNG, async plugin calls with bounded
-// parallelism, and snapshots of a TestWorld's host netns and of the file system around it.
+// parallelism, a snapshot of a TestWorld's host netns, and an strace account of the files Pier touched.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { PIER, type CniCall, type CniReply, type TestWorld } from './cni-harness.ts';
+import { tableElements } from './nft-state.ts';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 export function prng(seed: number) {
@@ -101,47 +103,77 @@ export function hostSnapshot(w: TestWorld, ignoreLinks: (name: string) => boolea
   return { links, addrs, routes, ruleset };
 }
 
+/** System calls that create, change or remove a name in the file system. */
+const FILE_CALLS = [
+  'open', 'openat', 'openat2', 'creat', 'truncate', 'mkdir', 'mkdirat', 'rmdir', 'unlink', 'unlinkat', 'rename', 'renameat',
+  'renameat2', 'link', 'linkat', 'symlink', 'symlinkat', 'mknod', 'mknodat', 'chmod', 'fchmodat', 'chown', 'lchown', 'fchownat',
+];
+
 /**
- * Entry names (recursively, to `depth`) under the places a stray write by Pier would land:
- * /, /tmp, /run, /var/lib, /var/log, /etc, the repo and its dist. Other tests (possibly of
- * other engineers, on the same machine) make `pt<hex>` names in /tmp and /run/netns: those are
- * left out unless they carry `prefix`.
+ * A command prefix (CniCall.via) that runs the plugin under strace, following its threads and
+ * children, logging each of FILE_CALLS to `<base>.<pid>`: strings and the paths of descriptors
+ * in hex (-xx -y), so any name, however hostile, reads back exactly. What Pier wrote is then
+ * known by attribution, not by comparing the file system before and after, which on a shared
+ * machine also sees everyone else's files.
  */
-export function fsSnapshot(prefix: string, extra: string[] = []): Set<string> {
-  const out = new Set<string>();
-  // Other processes on the machine (other tests, other engineers' tools) write here too: their
-  // usual names are left out. In CI nothing else runs, so there the check sees everything else.
-  const foreign = (name: string) =>
-    (/^pt/.test(name) && !name.startsWith(prefix)) || /^bash_(jobs|tool)|\.(strace|sh|cpuprofile|heapprofile|log)$|^(build|node_modules|\.git)$/.test(name);
-  const walk = (dir: string, depth: number) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      if (foreign(n) || /^pier-build-test-|^tsx-|^node-compile-cache|^\.pier\.\d+\.tmp|^v8-compile/.test(n)) continue;
-      const p = `${dir === '/' ? '' : dir}/${n}`;
-      out.add(p);
-      if (depth > 1) {
-        try {
-          if (statSync(p).isDirectory()) walk(p, depth - 1);
-        } catch {
-          // vanished meanwhile
-        }
-      }
-    }
-  };
-  walk('/', 1);
-  for (const d of ['/tmp', '/run', '/var/lib', '/var/log', '/etc', '/root', '/dev/shm']) walk(d, 2);
-  for (const d of ['/var/lib/pier', '/var/lib/cni', '/run/pier', '/etc/cni', `${import.meta.dirname}/..`, `${import.meta.dirname}/../dist`, ...extra]) walk(d, 4);
-  return out;
+export function fileWriteTracer(base: string): string[] {
+  return ['strace', '-f', '-ff', '-qq', '--seccomp-bpf', '-y', '-xx', '-o', base, '-e', `trace=${FILE_CALLS.join(',')}`];
 }
 
-/** What appeared in `after` that was not in `before`, outside `allowed` path prefixes. */
-export function newFiles(before: Set<string>, after: Set<string>, allowed: string[]): string[] {
-  return [...after].filter((p) => !before.has(p) && !allowed.some((a) => p === a || p.startsWith(`${a}/`)));
+const unhex = (s: string) => Buffer.from(s.replace(/\\x/g, ''), 'hex').toString('latin1');
+
+/**
+ * Every path that the traced calls in `files` (fileWriteTracer's output) created, opened for
+ * writing, renamed, linked, changed or removed, successfully. Anonymous files (O_TMPFILE) have
+ * no name and are left out.
+ */
+export function pathsWritten(files: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const file of files) {
+    for (const line of readFileSync(file, 'latin1').split('\n')) {
+      const m = /^([a-z_0-9]+)\((.*)\) += (.*)$/.exec(line);
+      if (!m || m[3].startsWith('-') || m[3].startsWith('?')) continue;
+      const [, name, argText] = m;
+      // Arguments in order: a descriptor with its path (`3<\x..>`, `AT_FDCWD<\x..>`), a string,
+      // or anything else (flags, modes).
+      const args: Array<{ dir?: string; str?: string; text?: string }> = [];
+      for (const a of argText.matchAll(/(?:AT_FDCWD|-?\d+)<((?:\\x[0-9a-f]{2})*)>|"((?:\\x[0-9a-f]{2})*)"|([^,\s][^,]*)/g)) {
+        args.push(a[1] !== undefined ? { dir: unhex(a[1]) } : a[2] !== undefined ? { str: unhex(a[2]) } : { text: a[3] });
+      }
+      const at = (dir: { dir?: string } | undefined, p: { str?: string } | undefined) =>
+        p?.str === undefined ? undefined : resolve(p.str.startsWith('/') ? '/' : dir?.dir ?? process.cwd(), p.str);
+      const flags = args.map((a) => a.text ?? '').join(',');
+      const writes = /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/.test(flags) && !/O_TMPFILE/.test(flags);
+      const found: Array<string | undefined> = [];
+      switch (name) {
+        case 'open': case 'creat':
+          if (name === 'creat' || writes) found.push(at(undefined, args[0]));
+          break;
+        case 'openat': case 'openat2':
+          if (writes) found.push(at(args[0], args[1]));
+          break;
+        case 'mkdirat': case 'unlinkat': case 'mknodat': case 'fchmodat': case 'fchownat':
+          found.push(at(args[0], args[1]));
+          break;
+        case 'renameat': case 'renameat2': case 'linkat':
+          found.push(...(name === 'linkat' ? [] : [at(args[0], args[1])]), at(args[2], args[3]));
+          break;
+        case 'rename': case 'link':
+          found.push(...(name === 'link' ? [] : [at(undefined, args[0])]), at(undefined, args[1]));
+          break;
+        case 'symlink':
+          found.push(at(undefined, args[1]));
+          break;
+        case 'symlinkat':
+          found.push(at(args[1], args[2]));
+          break;
+        default: // truncate, mkdir, rmdir, unlink, mknod, chmod, chown, lchown: the path first
+          found.push(at(undefined, args[0]));
+      }
+      for (const p of found) if (p) out.add(p);
+    }
+  }
+  return out;
 }
 
 /** `pier ls --json --data-dir DIR`: the store must always parse. */
@@ -171,15 +203,7 @@ export function storeFiles(dataDir: string, network: string): { ips: string[]; r
 
 /** Pier's nft elements in the world's table, by set/map name, as their comment (attachment key). */
 export function nftElements(w: TestWorld, table: string): Array<{ set: string; comment?: string; val: string }> {
-  const r = w.exec('nft', ['-j', 'list', 'table', 'inet', table]);
-  if (r.status !== 0) return [];
-  const out: Array<{ set: string; comment?: string; val: string }> = [];
-  for (const x of JSON.parse(r.stdout).nftables as any[]) {
-    const s = x.set ?? x.map;
-    if (!s?.elem) continue;
-    for (const e of s.elem) out.push({ set: s.name, comment: e?.elem?.comment, val: JSON.stringify(e?.elem?.val ?? e) });
-  }
-  return out;
+  return tableElements(w.host, table).map((e) => ({ set: e.set, comment: e.comment, val: JSON.stringify(e.key) }));
 }
 
 /** Links in the host netns that are ports of `bridge`, and all veths. */

@@ -10,10 +10,10 @@
 // Never used as a netns path here: /proc/1/ns/net and friends (this machine's real netns).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBuilt, ROOT, TestWorld, type CniCall } from './cni-harness.ts';
-import { callAsync, fsSnapshot, hostSnapshot, keepLog, newFiles, nftElements, pool, prng, seedFor, type Prng } from './reliability-common.ts';
+import { callAsync, fileWriteTracer, hostSnapshot, keepLog, nftElements, pathsWritten, pool, prng, seedFor, type Prng } from './reliability-common.ts';
 import { run } from './helpers.ts';
 
 const CASES = Number(process.env.RELIABILITY_FUZZ_CASES ?? 5000);
@@ -33,7 +33,7 @@ describe(`hostile input: ${CASES} generated cases against dist/pier`, () => {
   let bogus: string[];
   const rnd = prng(seedFor('fuzz', 7004));
   const kinds = new Map<string, { n: number; ok: number; codes: Record<string, number> }>();
-  let fsBefore: Set<string>;
+  let traces: string;
   let hostBefore: ReturnType<typeof hostSnapshot>;
 
   before(async () => {
@@ -64,7 +64,8 @@ describe(`hostile input: ${CASES} generated cases against dist/pier`, () => {
     const d = await callAsync(w, { command: 'DEL', containerId: 'warmup', netns: w.netnsPath(pod), ifname: 'eth0' }, base);
     assert.equal(d.status, 0, d.stdout);
     hostBefore = hostSnapshot(w, (n) => n === base.bridge, base.nftTable);
-    fsBefore = fsSnapshot(w.prefix);
+    traces = `${w.dataDir}/traces`;
+    mkdirSync(traces);
   });
 
   after(() => {
@@ -256,7 +257,8 @@ describe(`hostile input: ${CASES} generated cases against dist/pier`, () => {
     const problems: string[] = [];
     const t0 = Date.now();
     await pool(PARALLEL, cases.map((c, i) => async () => {
-      const r = await callAsync(w, c.call, c.stdin, { timeoutMs: 30_000 });
+      // Every case runs under strace, which logs each file Pier (or a child) touches.
+      const r = await callAsync(w, { ...c.call, via: fileWriteTracer(`${traces}/c${i}`) }, c.stdin, { timeoutMs: 60_000 });
       const k = kinds.get(c.kind) ?? { n: 0, ok: 0, codes: {} };
       kinds.set(c.kind, k);
       k.n++;
@@ -297,10 +299,16 @@ describe(`hostile input: ${CASES} generated cases against dist/pier`, () => {
     assert.deepEqual(hostAfter, hostBefore, 'host netns links, addresses, routes and rules as before');
     assert.deepEqual(nftElements(w, base.nftTable), [], 'no element left in Pier\'s table');
     assert.deepEqual(JSON.parse(w.exec('ip', ['-j', 'link', 'show', 'master', base.bridge]).stdout || '[]'), [], 'no bridge port left');
-    // /run/pier/native: the koffi copy Pier keeps between runs (load-koffi.ts), made by whichever
-    // run came first.
-    const created = newFiles(fsBefore, fsSnapshot(w.prefix), [w.dataDir, '/run/pier/native']);
-    assert.deepEqual(created, [], 'no file created outside the data dir and the log');
+    // Every file the cases created, wrote, renamed or removed, by strace's account (so another
+    // process on the machine writing its own files changes nothing here). Allowed: the world's
+    // data dir (stores and the log), /run/pier (the koffi copy kept between runs, the nft lock
+    // and its verified mark) and the network sysctls of the world's namespaces.
+    const written = pathsWritten(readdirSync(traces).map((f) => `${traces}/${f}`));
+    const allowed = [w.dataDir, '/run/pier', '/proc/sys/net'];
+    assert.ok([...written].some((p) => p === w.logFile), `the tracer saw no write to the log: ${[...written].slice(0, 5).join(' ')}`);
+    assert.ok([...written].some((p) => p.startsWith(`${w.dataDir}/fz/`)), 'the tracer saw no write to a store');
+    const stray = [...written].filter((p) => !allowed.some((a) => p === a || p.startsWith(`${a}/`)) && p !== traces && !p.startsWith(`${traces}/`));
+    assert.deepEqual(stray.sort(), [], 'no file touched outside the data dir, the log and /run/pier');
     void run;
   });
 });

@@ -5,7 +5,7 @@
 // for CHECK and GC.
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { NatAttachment, NatDriver, NatNetwork } from '../cni/commands/nat.ts';
-import { writeSysctl } from '../netlink/sysctl.ts';
+import { readSysctl, writeSysctl } from '../netlink/sysctl.ts';
 import {
   attachmentElements, buildAttachmentDel, buildDocument, claimsOf, opsToCommands, planAttachmentAdd, planAttachmentDel,
   type ElementOp,
@@ -22,6 +22,22 @@ import { describeForwardBlockers, forwardBlockers } from './forward-check.ts';
 import { withNftLock } from './nft-lock.ts';
 import { markNftVerified, nftVerified } from './nft-verified.ts';
 import type { NftCommand } from './expr.ts';
+
+/**
+ * Whether traffic bridged between pods also passes the forward hook in this netns: with
+ * br_netfilter loaded (kubeadm requires it) and bridge-nf-call-iptables (or -ip6tables) on, a
+ * forward chain with policy drop cuts pod-to-pod traffic on a bridge even when nothing is routed.
+ */
+function bridgedTrafficFiltered(): boolean {
+  for (const key of ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables']) {
+    try {
+      if (readSysctl(['net', 'bridge', key]) === '1') return true;
+    } catch {
+      // No br_netfilter: bridged traffic never meets the inet hooks.
+    }
+  }
+  return false;
+}
 
 export interface NftNatOptions extends RunnerOptions {
   warn?: (msg: string) => void;
@@ -206,7 +222,7 @@ export function createNftNat(opts: NftNatOptions = {}): NatDriver {
         // Without nft there are no nftables chains to drop anything either: only NAT suffers.
         return need.nat ? `${a.reason}; ${a.fix}` : undefined;
       }
-      if (!need.forwarding) return undefined;
+      if (!need.forwarding && !bridgedTrafficFiltered()) return undefined;
       const blockers = await forwardBlockers(net, opts);
       return blockers.length ? describeForwardBlockers(net, blockers) : undefined;
     },

@@ -38,8 +38,9 @@ export interface NatDriver {
   /** Removes entries of every attachment of the network not in `valid`. */
   gc(net: NatNetwork, valid: Array<{ containerID: string; ifname: string }>): Promise<void>;
   /**
-   * Undefined when the network can work, else why not: nft unusable while `need.nat`, or (with
-   * `need.forwarding`) another table's forward chain dropping the bridge's traffic.
+   * Undefined when the network can work, else why not: nft unusable while `need.nat`, or
+   * another table's forward chain dropping the bridge's traffic: checked when the network routes
+   * (`need.forwarding`), and for any network when bridged traffic goes through netfilter.
    */
   status(net: NatNetwork, need: { nat: boolean; forwarding: boolean }): Promise<string | undefined>;
 }

@@ -13,8 +13,9 @@ import { natNetwork } from './nat-spec.ts';
  * connectivity: a forward chain with `policy drop` in another table (docker's `ip filter
  * FORWARD`, a host firewall) drops forwarded traffic whatever Pier's table accepts, and no nft
  * means no masquerade or hostPorts. Saying so, with the fix, beats pods that silently cannot
- * talk. Only networks that forward (isGateway) are checked for the drop, and a chain that
- * accepts the bridge by name both ways is taken as configured for Pier.
+ * talk. Networks that forward (isGateway) are checked for the drop, and every network when
+ * br_netfilter sends bridged traffic through the forward hook (the driver reads the sysctls);
+ * a chain that accepts the bridge by name both ways is taken as configured for Pier.
  */
 export async function cmdStatus(ctx: Ctx<NodeEnv>): Promise<void> {
   ipamStatusFor(ctx);
