@@ -63,6 +63,9 @@ test('edges: /0, /31, /32, /127, /128, host bits, offsets from both ends', () =>
   assert.equal(covers(p('10.0.0.0/8'), p('10.22.0.0/16')), true, 'a node CIDR inside the cluster CIDR');
   assert.equal(covers(p('10.22.0.0/16'), p('10.0.0.0/8')), false);
   assert.equal(covers(p('10.22.0.0/16'), p('10.22.0.0/16')), true);
+  assert.equal(covers(p('10.0.0.0/16'), p('10.0.0.0/8')), false, 'the same network address, a longer prefix');
+  assert.equal(covers(p('fd00::/64'), p('::/0')), false);
+  assert.equal(overlaps(p('fd00::/64'), p('::/0')), true);
   assert.equal(covers(p('0.0.0.0/0'), p('::/0')), false);
   assert.equal(overlaps(p('10.22.0.0/24'), p('10.22.1.0/24')), false, 'adjacent');
   assert.equal(overlaps(p('10.22.1.0/24'), p('10.22.0.0/23')), true);

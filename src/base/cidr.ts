@@ -70,7 +70,8 @@ export function containsIp(c: StrictCidr, ip: StrictIp): boolean {
 
 /** Whether every address of `inner` lies inside `outer`: a node CIDR inside the cluster CIDR. */
 export function covers(outer: StrictCidr, inner: StrictCidr): boolean {
-  return outer.family === inner.family && outer.prefix <= inner.prefix && outer.range.contains(inner.range.start<Address4 | Address6>({ type: 'addressObject' }));
+  // ip-cidr's start address carries the prefix length, and contains() compares lengths too.
+  return outer.family === inner.family && outer.range.contains(inner.range.start<Address4 | Address6>({ type: 'addressObject' }));
 }
 
 /** Whether two prefixes share an address; for prefixes, that is one covering the other. */
