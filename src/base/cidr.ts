@@ -4,8 +4,9 @@
 // first (ip-syntax.ts): ip-address alone takes zones, and ip-cidr reads any IPv6 text with a
 // dotted tail as the IPv4 address after its last colon (cidr.test.ts shows both). IPv4-mapped
 // IPv6 (`::ffff:10.0.0.1`, in any spelling) is refused: Go's net.IP takes it for IPv4.
-// The CNI hot path uses ip-math.ts instead, which is ~10x faster in a fresh process (its header
-// has the measurement); cidr.test.ts checks that the two agree.
+// The CNI hot path uses ip-math.ts instead: in a process that has just started, ip-cidr made
+// one ADD several ms slower (ip-math.ts's header has the measurement); cidr.test.ts checks
+// that the two agree.
 import IPCIDR from 'ip-cidr';
 import { Address4, Address6 } from 'ip-address';
 import { ipTextFamily, splitCidrText } from './ip-syntax.ts';

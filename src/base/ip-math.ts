@@ -5,14 +5,16 @@
 // hot path): every ADD and DEL parses the IPAM config and every ADD allocates, in a process
 // that has just started, where ip-address 9 (ip-cidr 4 requires it: ip-address 10 renamed
 // bigInteger()/fromBigInteger(), which ip-cidr calls) computes with bit strings, jsbn and
-// sprintf-js. Measured in the startup-snapshot executable, both compiled in by the warm-up,
-// PIER_TRACE phases of a dual-stack bare ADD (v4 /16 + v6 /64), medians (p10) of 20 interleaved
-// runs on the loaded 2-core machine: IPAM config parse ("ctx ready") 0.93 ms (0.88) by hand,
-// 9.58 ms (3.24) over ip-cidr; allocation ("add: ipam") 2.14 ms (1.53) by hand, 10.34 ms (4.21)
-// over ip-cidr. Traced inside one ADD: `new IPCIDR()` 0.25-0.6 ms each, an offset through
-// `toArray({from})` 0.06-0.3 ms, `new Address6()` 0.1 ms; even ip-address for parsing alone,
-// with the math here, left the config parse 0.5 ms slower. base/cidr.test.ts checks this
-// module against ip-cidr on the same inputs, so the library stays the reference for it.
+// sprintf-js. Measured on the startup-snapshot executable, each variant compiled in by the
+// warm-up, PIER_TRACE phases of a dual-stack bare ADD (v4 /16 + v6 /64), p10 of 30 interleaved
+// runs on the shared 2-core machine (medians noisier, same direction), this module vs the same
+// code over ip-cidr: IPAM config parse ("ctx ready") 0.72 vs 3.14 ms; allocation ("add: ipam")
+// 1.73 vs 4.61 ms; the NAT plan's subnets ("add: nat started") 0.07 vs 0.74 ms; DEL's config
+// parse 0.72 vs 3.01 ms. That is ~5.5 ms more per ADD and ~2.3 ms per DEL, on a bare ADD of
+// ~35 ms. Traced inside one ADD: `new IPCIDR()` 0.25-0.6 ms each, an offset through
+// `toArray({from})` 0.06-0.3 ms, `new Address6()` 0.1 ms; ip-address for parsing alone, with
+// the math here, still left the config parse ~0.5 ms slower. base/cidr.test.ts holds this
+// module to ip-cidr on the same inputs, so the library stays the reference for it.
 import { ipTextFamily, splitCidrText } from './ip-syntax.ts';
 
 export type Family = 4 | 6;
