@@ -7,9 +7,10 @@
 // one zero group, and an optional trailing dotted quad; no `%zone` (net.ParseIP refuses it);
 // a prefix length is decimal digits up to 32 or 128 (Go accepts leading zeros there).
 // IPv4-mapped IPv6 (`::ffff:1.2.3.4`) passes this gate as Go parses it; cidr.ts refuses it.
-// Hand-written as a character scanner, with no regular expression: node:net's isIP regexes,
-// once run while the startup snapshot is built, made V8's serializer abort, and this runs in
-// the build's warm-up (src/warm-up.ts).
+// Hand-written because no library has Go's rules (node:net takes zones, ip-address takes zones
+// and leading zeros), as a character scanner without node:net: its isIPv4/isIPv6, run 2,000
+// times by the build's warm-up (src/warm-up.ts), make V8's snapshot serializer abort
+// ("unreachable code"; run once, they do not), while ip-address's regexes run as often do not.
 
 const isDigit = (c: number) => c >= 48 && c <= 57;
 const isHex = (c: number) => isDigit(c) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
