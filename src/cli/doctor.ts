@@ -5,7 +5,7 @@ import * as nl from '../netlink/index.ts';
 import { listAttachments } from '../ipam/ipam.ts';
 import { nftAvailable } from '../nft/runner.ts';
 import { checkForwardPolicy } from '../nft/forward-check.ts';
-import { routeClashes } from './route-clash.ts';
+import { readHostRoutes, routeClashes } from './route-clash.ts';
 
 export interface Finding {
   level: 'ok' | 'warn' | 'fail';
@@ -56,7 +56,7 @@ export async function doctor(input: DoctorInput): Promise<Finding[]> {
     const links = nl.listLinks(sock);
     for (const net of input.networks) {
       const bridge = links.find((l) => l.name === net.bridge);
-      const clashes = routeClashes(sock, net.subnets, net.bridge);
+      const clashes = await routeClashes(net.subnets, readHostRoutes(sock, net.bridge));
       for (const subnet of net.subnets) {
         const clash = clashes.get(subnet);
         if (clash) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as nl from '../netlink/index.ts';
 import { CliError, loadNetworkConf } from './conf-file.ts';
 import { runCni } from './run-cni.ts';
-import { routeClashes } from './route-clash.ts';
+import { readHostRoutes, routeClashes } from './route-clash.ts';
 
 export const DEFAULT_STATE_DIR = '/var/lib/pier/up';
 
@@ -90,11 +90,12 @@ export function upConf(o: Pick<UpOptions, 'confFile' | 'ports' | 'ip' | 'dataDir
 }
 
 /** A pod subnet the host already routes elsewhere would make pods unreachable: refuse early. */
-function refuseRouteClash(conf: Record<string, unknown>): void {
+async function refuseRouteClash(conf: Record<string, unknown>): Promise<void> {
   const ipam = conf.ipam as { ranges?: Array<Array<{ subnet: string }>>; subnet?: string } | undefined;
   const subnets = ipam?.ranges?.flatMap((s) => s.map((r) => r.subnet)) ?? (ipam?.subnet ? [ipam.subnet] : []);
   const bridge = typeof conf.bridge === 'string' ? conf.bridge : 'cni0';
-  const clashes = nl.withSocket((s) => routeClashes(s, subnets.filter((x) => typeof x === 'string'), bridge));
+  const routes = nl.withSocket((s) => readHostRoutes(s, bridge));
+  const clashes = await routeClashes(subnets.filter((x) => typeof x === 'string'), routes);
   for (const [subnet, routes] of clashes) {
     throw new CliError(`pod subnet ${subnet} overlaps host route ${routes.join(', ')}`, 'pass a network config with another subnet: pier up NAME -c FILE');
   }
@@ -106,7 +107,7 @@ export async function up(o: UpOptions): Promise<UpState> {
     throw new CliError(`${name} is already up`, `\`pier down ${name}\` first, or \`pier check ${name}\``);
   }
   const conf = upConf(o);
-  refuseRouteClash(conf);
+  await refuseRouteClash(conf);
   const path = nl.namedNetnsPath(name);
   const createdNetns = !fs.existsSync(path);
   if (createdNetns) {

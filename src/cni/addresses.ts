@@ -1,23 +1,19 @@
 // Text checks for the addresses found in CNI input: IPs, CIDRs ("ip/prefix") and MAC addresses.
-import { ipVersion } from '../netlink/ip-text.ts';
+import { parseIp } from '../base/ip-math.ts';
+import { splitCidrText } from '../base/ip-syntax.ts';
 
-/** 4 or 6 for an IP address, 0 for anything else (zone suffixes are not allowed). */
+/**
+ * 4 or 6 for an IP address, 0 for anything else: Go's net.ParseIP rules (no leading zeros, no
+ * zone suffix), and no IPv4-mapped IPv6, which Go would read as the IPv4 address.
+ */
 export function ipFamily(text: string): 0 | 4 | 6 {
-  if (text.includes('%')) return 0;
-  return ipVersion(text);
+  return parseIp(text)?.family ?? 0;
 }
 
 /** An "ip/prefix" string split up, or undefined when it is not one. Host bits may be set. */
 export function parseCidr(text: string): { ip: string; prefix: number; family: 4 | 6 } | undefined {
-  const slash = text.indexOf('/');
-  if (slash < 0) return undefined;
-  const ip = text.slice(0, slash);
-  const prefixText = text.slice(slash + 1);
-  const family = ipFamily(ip);
-  if (family === 0 || !/^\d{1,3}$/.test(prefixText)) return undefined;
-  const prefix = Number(prefixText);
-  if (prefix > (family === 4 ? 32 : 128)) return undefined;
-  return { ip, prefix, family };
+  const parts = splitCidrText(text);
+  return parts && ipFamily(parts.ip) !== 0 ? parts : undefined;
 }
 
 export function isCidr(text: string): boolean {

@@ -5,7 +5,7 @@ import {
   validateAttachmentKey,
 } from './attachment.ts';
 import { type IpamConfig, type IpRange, describeRangeSet, subnetOf } from './config.ts';
-import { formatIp, parseCidr, parseIp } from './ip-math.ts';
+import { formatIp, parseCidr, parseIp } from '../base/ip-math.ts';
 import { findFreeAddress } from './range-iter.ts';
 import type { Store } from './store.ts';
 import { isoTime } from '../base/iso-time.ts';

@@ -109,3 +109,21 @@ test('the network name must be usable as a directory name', () => {
   for (const name of ['', '../x', 'a/b', '.hidden', '-x', 'a b']) rejects({ subnet: '10.0.0.0/24' }, 'name:', name);
   assert.equal(parseIpamConfig({ subnet: '10.0.0.0/24' }, 'my-net_1.0').network, 'my-net_1.0');
 });
+
+test("addresses are read by Go's rules (host-local's): leading zeros, zones and IPv4-mapped forms are refused", () => {
+  rejects({ ranges: [[{ subnet: '010.0.0.0/24' }]] }, 'ipam.ranges[0][0].subnet: "010.0.0.0/24"');
+  rejects({ ranges: [[{ subnet: 'fe80::/64%eth0' }]] }, 'ipam.ranges[0][0].subnet');
+  rejects({ ranges: [[{ subnet: 'fd00::/64', gateway: 'fd00::1%eth0' }]] }, 'ipam.ranges[0][0].gateway: "fd00::1%eth0"');
+  rejects({ ranges: [[{ subnet: '10.0.0.0/24', rangeStart: '10.0.0.010' }]] }, 'ipam.ranges[0][0].rangeStart: "10.0.0.010"');
+  for (const subnet of ['::ffff:10.0.0.0/120', '::ffff:a00:0/120']) {
+    assert.throws(() => parseIpamConfig({ ranges: [[{ subnet }]] }, 'n'), /IPv4-mapped IPv6 address/, subnet);
+  }
+  assert.throws(() => parseIpamConfig({ ranges: [[{ subnet: '10.0.0.0/24', gateway: '::ffff:10.0.0.1' }]] }, 'n'), /ipam.ranges\[0\]\[0\].gateway is an IPv4-mapped/);
+  assert.throws(() => parseIpamConfig({ subnet: '10.0.0.0/24', routes: [{ dst: '0.0.0.0/0', gw: '::ffff:10.0.0.1' }] }, 'n'), /IPv4-mapped/);
+  // Go reads a prefix length's leading zeros, and so does Pier; the range is written canonically.
+  const c = parseIpamConfig({ ranges: [[{ subnet: '10.22.0.0/024' }], [{ subnet: 'FD00:0:0:0::/064', rangeStart: 'fd00::0:10' }]] }, 'n');
+  assert.equal(c.ranges[0][0].subnet, '10.22.0.0/24');
+  assert.deepEqual(c.ranges[1][0], { family: 6, subnet: 'fd00::/64', rangeStart: 'fd00::10', rangeEnd: 'fd00::ffff:ffff:ffff:ffff', gateway: 'fd00::1' });
+  // IPv6 with a dotted tail outside ::ffff:0:0/96 is plain IPv6, as in Go.
+  assert.equal(parseIpamConfig({ ranges: [[{ subnet: '64:ff9b::1.2.3.0/120' }]] }, 'n').ranges[0][0].subnet, '64:ff9b::102:300/120');
+});

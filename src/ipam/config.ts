@@ -4,8 +4,8 @@ import '../zod-config.ts';
 import { CniError, ErrorCode } from '../cni/errors.ts';
 import {
   type Cidr, type Family, type Ip, addIp, bitsOf, contains, formatCidr, formatIp, hasHostBits,
-  lastOf, networkOf, parseCidr, parseIp, sameIp,
-} from './ip-math.ts';
+  lastOf, networkOf, notAnIpReason, parseCidr, parseIp, sameIp,
+} from '../base/ip-math.ts';
 import type { CniRoute } from '../base/route.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/pier/networks';
@@ -190,7 +190,7 @@ function sourcePath(i: number, j: number, from: RangeSource): Path {
 
 function canonicalRange(r: Infer<typeof rangeShape>, path: Path): IpRange {
   const subnet = parseCidr(r.subnet);
-  if (!subnet) throw invalid([...path, 'subnet'], r.subnet, 'is not an ip/prefix');
+  if (!subnet) throw invalid([...path, 'subnet'], r.subnet, notAnIpReason(r.subnet, 'an ip/prefix'));
   if (hasHostBits(subnet)) throw invalid([...path, 'subnet'], r.subnet, `has host bits set (network is ${formatCidr({ ip: networkOf(subnet), prefix: subnet.prefix })})`);
   const bits = bitsOf(subnet.ip.family);
   // host-local refuses prefixes with no room for a gateway and a host.
@@ -203,7 +203,7 @@ function canonicalRange(r: Infer<typeof rangeShape>, path: Path): IpRange {
     const text = r[key];
     if (text === undefined) return undefined;
     const ip = parseIp(text);
-    if (!ip) throw invalid([...path, key], text, 'is not an IP address');
+    if (!ip) throw invalid([...path, key], text, notAnIpReason(text, 'an IP address'));
     if (!contains(subnet, ip)) throw invalid([...path, key], text, `is not in subnet ${r.subnet}`);
     if (sameIp(ip, network)) throw invalid([...path, key], text, 'is the network address');
     if (subnet.ip.family === 4 && sameIp(ip, last)) throw invalid([...path, key], text, 'is the broadcast address');
@@ -253,11 +253,11 @@ function checkOverlaps(sets: RangeSet[], from: RangeSource): void {
 
 function canonicalRoute(r: Infer<typeof routeShape>, path: Path): CniRoute {
   const dst = parseCidr(r.dst);
-  if (!dst) throw invalid([...path, 'dst'], r.dst, 'is not an ip/prefix');
+  if (!dst) throw invalid([...path, 'dst'], r.dst, notAnIpReason(r.dst, 'an ip/prefix'));
   const route: CniRoute = { ...r, dst: formatCidr({ ip: networkOf(dst), prefix: dst.prefix }) };
   if (r.gw !== undefined) {
     const gw = parseIp(r.gw);
-    if (!gw) throw invalid([...path, 'gw'], r.gw, 'is not an IP address');
+    if (!gw) throw invalid([...path, 'gw'], r.gw, notAnIpReason(r.gw, 'an IP address'));
     if (gw.family !== dst.ip.family) throw invalid([...path, 'gw'], r.gw, `is not of the family of dst ${r.dst}`);
     route.gw = formatIp(gw);
   }

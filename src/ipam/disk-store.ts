@@ -60,7 +60,7 @@ import {
   type Fs, TEMP_PATTERN, createExclusive, ensureDir, errnoCode, ioError, readIfExists, removeFile,
   writeFileAtomic, writeFileInPlace,
 } from './fs-atomic.ts';
-import { canonicalIp } from './ip-math.ts';
+import { canonicalIp } from '../base/ip-math.ts';
 import type { Store } from './store.ts';
 import { type StoreState, isRecordableBootId, readStateLine, writeStateLine } from './store-state.ts';
 

@@ -1,6 +1,6 @@
 // Round-robin walk over a range set: start after the last reserved address, wrap, skip gateways.
 import type { RangeSet } from './config.ts';
-import { type Ip, formatIp, parseIp } from './ip-math.ts';
+import { type Ip, formatIp, parseIp } from '../base/ip-math.ts';
 
 interface Span {
   start: bigint;

@@ -9,7 +9,9 @@ test('IPv4 and IPv6 round trips', () => {
   }
   assert.equal(ipToBytes('10.1.2.3').toString('hex'), '0a010203');
   assert.equal(ipToBytes('fd00::2').toString('hex'), 'fd000000000000000000000000000002');
-  assert.equal(ipToBytes('::ffff:1.2.3.4').toString('hex'), '00000000000000000000ffff01020304');
+  assert.equal(ipToBytes('64:ff9b::1.2.3.4').toString('hex'), '0064ff9b000000000000000001020304');
+  assert.equal(ipToBytes('0.0.0.0').toString('hex'), '00000000');
+  assert.equal(ipToBytes('255.255.255.255').toString('hex'), 'ffffffff');
 });
 
 test('RFC 5952: longest zero run compressed, first on a tie, single zero groups kept', () => {
@@ -21,6 +23,9 @@ test('RFC 5952: longest zero run compressed, first on a tie, single zero groups 
 test('bad input is refused', () => {
   assert.throws(() => ipToBytes('10.1.2'));
   assert.throws(() => ipToBytes('fd00:::1'));
+  assert.throws(() => ipToBytes('::ffff:1.2.3.4'), /not an IP address/, 'IPv4-mapped: Go would take it for IPv4');
+  assert.throws(() => ipToBytes('fe80::1%eth0'), /not an IP address/, 'no zones');
+  assert.throws(() => ipToBytes('01.2.3.4'), /not an IP address/, 'no leading zeros');
   assert.throws(() => parseCidr('10.0.0.0/33'));
   assert.throws(() => parseCidr('10.0.0.0/x'));
   assert.throws(() => macToBytes('02:00:00:00:00'));

@@ -1,70 +1,48 @@
 // Converts IP address text to the bytes netlink carries and back (RFC 5952 text for IPv6).
-import { isIPv4, isIPv6 } from './ip-text.ts';
+// Text is parsed and formatted by base/ip-math.ts (hand-written for speed; its header says why).
+import { formatV6Groups, parseIp } from '../base/ip-math.ts';
+import { splitCidrText } from '../base/ip-syntax.ts';
 
 /** `10.1.2.3` -> 4 bytes, `fd00::1` -> 16 bytes; throws on anything else. */
-export function ipToBytes(ip: string): Buffer {
-  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number));
-  if (!isIPv6(ip)) throw new Error(`not an IP address: ${JSON.stringify(ip)}`);
-  let text = ip.split('%')[0];
-  const tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  if (text.includes('.', lastColon)) {
-    // Embedded IPv4 (::ffff:1.2.3.4): turn it into two hex groups.
-    const v4 = text.slice(lastColon + 1).split('.').map(Number);
-    tail.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-    text = text.slice(0, lastColon + 1) + '0:0';
+export function ipToBytes(text: string): Buffer {
+  const ip = parseIp(text);
+  if (!ip) throw new Error(`not an IP address: ${JSON.stringify(text)}`);
+  if (ip.family === 4) {
+    const out = Buffer.alloc(4);
+    out.writeUInt32BE(Number(ip.value));
+    return out;
   }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const parse = (s: string) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
-  const left = parse(head);
-  const right = rest === undefined ? [] : parse(rest);
-  const groups = rest === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
-  if (tail.length) groups.splice(6, 2, ...tail);
   const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  out.writeBigUInt64BE(ip.value >> 64n, 0);
+  out.writeBigUInt64BE(ip.value & 0xffffffffffffffffn, 8);
   return out;
 }
 
 /** 4 or 16 bytes -> text. */
 export function bytesToIp(b: Buffer): string {
-  if (b.length === 4) return [...b].join('.');
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
   if (b.length !== 16) throw new Error(`address of ${b.length} bytes`);
-  const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
-  // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on a tie.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  const groups = new Array<number>(8);
+  for (let i = 0; i < 8; i++) groups[i] = b.readUInt16BE(i * 2);
+  return formatV6Groups(groups);
 }
 
-export function familyOf(ip: string): 4 | 6 {
-  if (isIPv4(ip)) return 4;
-  if (isIPv6(ip)) return 6;
-  throw new Error(`not an IP address: ${JSON.stringify(ip)}`);
+function familyOf(text: string): 4 | 6 {
+  const ip = parseIp(text);
+  if (!ip) throw new Error(`not an IP address: ${JSON.stringify(text)}`);
+  return ip.family;
 }
 
 /** `10.1.2.3/24` -> {ip, prefix}; a bare address gets the full-length prefix. */
 export function parseCidr(cidr: string): { ip: string; prefix: number; family: 4 | 6 } {
-  const [ip, p] = cidr.split('/');
-  const family = familyOf(ip);
-  const max = family === 4 ? 32 : 128;
-  const prefix = p === undefined ? max : Number(p);
-  if (!/^\d+$/.test(p ?? String(max)) || prefix > max) throw new Error(`bad prefix length in ${JSON.stringify(cidr)}`);
-  return { ip, prefix, family };
+  if (!cidr.includes('/')) {
+    const family = familyOf(cidr);
+    return { ip: cidr, prefix: family === 4 ? 32 : 128, family };
+  }
+  const parts = splitCidrText(cidr);
+  if (!parts) throw new Error(`not an ip/prefix: ${JSON.stringify(cidr)}`);
+  familyOf(parts.ip);
+  return parts;
 }
 
 /** Formats a MAC from 6 bytes: `aa:bb:cc:dd:ee:ff`. */
