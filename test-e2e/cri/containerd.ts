@@ -14,7 +14,7 @@
 // processes (found in the test's cgroup) ended by PID, the cgroups removed, the holder ended,
 // libcni's cache entries of every sandbox this containerd ever handled removed, the netns
 // deleted, the dir removed.
-import { type ChildProcess, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,6 +189,14 @@ export class ContainerdHost {
   /** Runs a command in the host's netns and mount namespace. */
   exec(cmd: string, args: string[], input?: string): SpawnSyncReturns<string> {
     return spawnSync('nsenter', ['-t', String(this.holder!.pid), '-m', '-n', '--', cmd, ...args], { encoding: 'utf8', input, timeout: 60_000 });
+  }
+
+  /**
+   * Starts a long-running process (a kubelet, a server) in the host's netns and mount namespace;
+   * nsenter execs it, so the child's PID is the process's own, for the caller to end.
+   */
+  spawnInHost(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+    return spawn('nsenter', ['-t', String(this.holder!.pid), '-m', '-n', '--', cmd, ...args], opts);
   }
 
   /** Runs a command in the outside netns (see `uplink`). */
