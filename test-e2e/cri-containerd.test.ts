@@ -177,20 +177,21 @@ for (const b of builds) {
       const recs = records();
       const elements = natElements().sort();
       const config = host.sandboxConfig('c', { port_mappings: [{ protocol: 'TCP', container_port: SERVER_PORT, host_port: HOST_PORT }] });
+      let failed = '';
       await assert.rejects(host.runPod(config), (err: unknown) => {
         assert.ok(err instanceof CriError, String(err));
-        assert.match(err.details, new RegExp(`${HOST_PORT}`), 'the error names the port');
+        assert.match(err.details, new RegExp(`hostPort ${HOST_PORT}/tcp is already mapped by ${pods.get('a')!.id}`), 'the error names the port and its holder');
+        failed = /sandbox \\?"([0-9a-f]{64})\\?"/.exec(err.details)?.[1] ?? '';
         return true;
       });
+      assert.match(failed, /^[0-9a-f]{64}$/, 'the error names the sandbox');
       assert.deepEqual((await host.cri.listPodSandbox()).map((p) => p.metadata.name).sort(), ['a', 'b']);
       assert.deepEqual(bridgePorts().sort(), ports.sort(), 'a veth was left');
       assert.deepEqual(records().sort(), recs.sort(), 'a record was left');
       assert.equal(reservations().length, 2);
       assert.deepEqual(natElements().sort(), elements, 'an nft element was left');
-      const ours = new Set([pods.get('a')!.id, pods.get('b')!.id]);
-      const failed = host.knownSandboxIds().filter((id) => !ours.has(id));
-      assert.ok(failed.length >= 1, 'the failed sandbox is named in containerd\'s log');
-      assert.deepEqual(host.cniCacheEntries(failed), [], 'a libcni cache entry was left');
+      assert.ok(host.knownSandboxIds().includes(failed), 'cleanup knows the failed sandbox');
+      assert.deepEqual(host.cniCacheEntries([failed]), [], 'a libcni cache entry was left');
       // The first pod still answers on its port.
       assert.equal(fetchFrom('host', HOST_ADDR), 'hello from a');
     });
