@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ROOT } from './cni-harness.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'pier-oci-image-'));
+const dir = mkdtempSync(join(tmpdir(), 'pt-oci-image-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const SCRIPT = join(ROOT, 'scripts/oci-image.mjs');
 

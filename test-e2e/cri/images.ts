@@ -42,10 +42,14 @@ export function missingImageDeps(): string | undefined {
   return missing.length ? `missing ${missing.join(', ')}: run scripts/install-cri-deps.sh` : undefined;
 }
 
-/** The two archives, built on the first call of this process. */
+/**
+ * The two archives, built on the first call of this process into a temp dir removed at exit
+ * (named `pt-...` like every test's temp files, which the file-system checks of the reliability
+ * tests leave to their owners).
+ */
 export function testImages(): TestImages {
   if (built) return built.images;
-  const dir = mkdtempSync(join(tmpdir(), 'pier-cri-images-'));
+  const dir = mkdtempSync(join(tmpdir(), 'pt-cri-images-'));
   try {
     const pauseRoot = join(dir, 'pause-rootfs');
     mkdirSync(pauseRoot);
