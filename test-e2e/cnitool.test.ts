@@ -127,19 +127,25 @@ for (const version of CNITOOL_VERSIONS) {
     });
 
     if (modern) {
-      it('gc: with no valid attachments given, every attachment of the network is released', () => {
+      it("gc: libcni DELs the attachments in its cache; Pier refuses the GC that comes without a list", () => {
         const pods = [t.world.addPod(), t.world.addPod()];
         pods.forEach((p, i) => ok(t.run(['add', t.name, t.world.netnsPath(p)], { CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: HOST_PORT + i, containerPort: 80, protocol: 'tcp' }] }) }), `add ${i}`));
-        // libcni's gc DELs what its cache knows; an attachment whose cache entry was lost is
-        // left to the plugin's own GC.
+        // An attachment libcni's cache does not know (its entry lost): only a GC could release it.
         const conf = JSON.parse(readFileSync(join(t.confDir, 'pier-cnitool.conflist'), 'utf8'));
         const plugin = { ...conf.plugins[0], name: conf.name, cniVersion: '1.1.0' };
         const lost = t.world.call({ command: 'ADD', containerId: 'lost-cache-entry', netns: t.world.netnsPath(t.world.addPod()), ifname: 'eth0' }, plugin);
         assert.equal(lost.status, 0, lost.stdout);
         assert.equal(left(t).records, 3);
-        ok(t.run(['gc', t.name, t.world.netnsPath(pods[0])]), 'gc');
-        assert.deepEqual(left(t), NOTHING);
-        assert.deepEqual(cacheEntries(t), []);
+        // cnitool gc sends no list of live attachments: read as "none", it would release every
+        // pod of the network, so Pier refuses it (code 7) and names the way out.
+        const r = t.run(['gc', t.name, t.world.netnsPath(pods[0])]);
+        assert.notEqual(r.status, 0, r.stdout);
+        assert.match(r.stderr + r.stdout, /valid-attachments.*pier gc/s);
+        assert.deepEqual(cacheEntries(t), [], "libcni's DELs went through");
+        const now = left(t);
+        assert.deepEqual({ ips: now.ips, records: now.records, ports: now.ports }, { ips: 1, records: 1, ports: 1 }, 'only the attachment libcni did not know is left');
+        const keep = storeFiles(t.world.dataDir, t.name).records;
+        assert.deepEqual(keep, ['lost-cache-entry_eth0.json']);
       });
     } else {
       it('the same file declaring cniVersion 1.1.0 (as the example once did) is refused by this cnitool', () => {
