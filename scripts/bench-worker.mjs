@@ -8,6 +8,7 @@
 // `{id, ok, value}` or `{id, ok: false, error}`. Ops:
 //   add   {net, att}              ADD the network list to one attachment; value {ms, calls}
 //   del   {net, att}              DEL it (reverse order, cached result as prevResult); {ms, calls}
+//   del2  {net, att}              containerd's second DEL: CNI_NETNS="", no prevResult; {ms, calls}
 //   batch {net, atts, cmd, parallel} many ADDs or DELs, `parallel` at a time; {totalMs, ms[], retries}
 //   exec  {file, args}            run a command (start-up floor); value {ms}
 //   rss   {net, att}              ADD under /usr/bin/time; value {ms, maxRssKb}
@@ -148,6 +149,20 @@ async function del(net, att) {
   return { ms: Number(process.hrtime.bigint() - start) / 1e6, calls };
 }
 
+/**
+ * containerd's second DEL, at pod removal after the DEL of pod stop: reverse order, CNI_NETNS
+ * empty, no prevResult (the runtimeConfig is sent again), when nothing is left to remove.
+ */
+async function del2(net, att) {
+  const start = process.hrtime.bigint();
+  const calls = [];
+  for (const plugin of [...net.plugins].reverse()) {
+    const r = await callPlugin(net, plugin, 'DEL', { ...att, netns: '' }, undefined);
+    calls.push({ type: plugin.type, ms: r.ms, retries: r.retries });
+  }
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, calls };
+}
+
 /** Many ADDs or DELs, at most `parallel` in flight, as a busy node's runtime would start them. */
 async function batch(net, atts, cmd, parallel) {
   const start = process.hrtime.bigint();
@@ -183,6 +198,8 @@ async function handle(req) {
       return add(req.net, req.att).then(({ ms, calls }) => ({ ms, calls: calls.map(({ type, ms: m, retries }) => ({ type, ms: m, retries })) }));
     case 'del':
       return del(req.net, req.att);
+    case 'del2':
+      return del2(req.net, req.att);
     case 'batch':
       return batch(req.net, req.atts, req.cmd, req.parallel);
     case 'exec': {

@@ -57,14 +57,26 @@ export function syncWriter(fd: number) {
 
 const syncStdout = syncWriter(1);
 
+const CNI_VARIABLES = ['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH'];
+
+/**
+ * Whether this process is a runtime's plugin call rather than a person's command. Runtimes
+ * (libcni, podman, containerd) exec a plugin with no arguments at all, so any word on the command
+ * line means the CLI, whatever CNI_* variables the shell exports: the cnitool instructions have
+ * users export CNI_PATH, and `pier ls` must still list there. Without arguments, a runtime always
+ * sets CNI_COMMAND; one that forgot it but set other CNI_* variables still gets a CNI error on
+ * stdout (code 4), not the human CLI's help text.
+ */
+export function isRuntimeCall(argv: string[], env: NodeJS.ProcessEnv): boolean {
+  if (argv.length > 2) return false;
+  return CNI_VARIABLES.some((k) => env[k] !== undefined);
+}
+
 /** Runs Pier for this process; resolves to the exit code. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // argv[1] is the name Pier was invoked as (through a hard link or symlink), argv[0] the binary.
   const invokedAs = basename(argv[1] ?? argv[0] ?? 'pier');
-  // A runtime always sets CNI_COMMAND; one that forgot it but set other CNI_* variables still
-  // gets a CNI error on stdout (code 4), not the human CLI's help text.
-  const cniCall = env.CNI_COMMAND !== undefined || ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH'].some((k) => env[k] !== undefined);
-  if (cniCall) {
+  if (isRuntimeCall(argv, env)) {
     const mode = invokedAs.startsWith('pier-ipam') ? 'pier-ipam' : 'pier';
     const nat = createNftNat();
     const stdin = readStdin();

@@ -1,5 +1,5 @@
-// The human CLI (no CNI_COMMAND in the environment): wire named netns (up/down/check), list,
-// explain, diagnose, and node-level STATUS/GC/resync.
+// The human CLI (a subcommand on the command line, or no CNI_* variables at all): wire named
+// netns (up/down/check), list, explain, diagnose, and node-level STATUS/GC/resync.
 import { PIER_VERSION } from '../version.ts';
 import { COMMANDS, DEFAULT_CONF_DIR, HELP, commandHelp } from './help.ts';
 import { DEFAULT_DATA_DIR } from '../ipam/config.ts';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { defaultNetworkConf } from './default-network.ts';
 import { canonicalKeys } from '../cni/config-keys.ts';
 import { foldKeys, isPlainObject, keyShape } from '../cni/fold-keys.ts';
+import { compareVersions, isSupportedVersion } from '../cni/versions.ts';
 
 export class CliError extends Error {
   constructor(
@@ -15,7 +16,18 @@ export class CliError extends Error {
   }
 }
 
-const CONFLIST_SHAPE = keyShape(['cniVersion', 'name', 'plugins']);
+const CONFLIST_SHAPE = keyShape(['cniVersion', 'cniVersions', 'name', 'plugins']);
+
+/**
+ * A conflist's version as libcni 1.2 and newer pick it: the highest of `cniVersions` and
+ * `cniVersion` that Pier knows (libcni 1.1 reads `cniVersion` alone, so shipped lists keep it at
+ * a version those runtimes read). Unchanged when none is known: the parser then says why.
+ */
+export function listVersion(doc: Record<string, unknown>): unknown {
+  const candidates = [...(Array.isArray(doc.cniVersions) ? doc.cniVersions : []), doc.cniVersion].filter(isSupportedVersion);
+  if (!candidates.length) return doc.cniVersion;
+  return candidates.reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
+}
 
 /**
  * Pier's plugin config out of a parsed file (conf or conflist), with the keys Pier reads in
@@ -26,7 +38,7 @@ export function pierEntry(doc: Record<string, unknown>, source: string): Record<
   if (Array.isArray(list.plugins)) {
     const entry = list.plugins.map((p) => (isPlainObject(p) ? canonicalKeys(p) : {})).find((p) => p.type === 'pier');
     if (!entry) throw new CliError(`${source}: no plugin of type "pier" in the conflist`, 'add {"type": "pier", ...} to "plugins"');
-    return { cniVersion: list.cniVersion, name: list.name, ...entry, type: 'pier' };
+    return { cniVersion: listVersion(list), name: list.name, ...entry, type: 'pier' };
   }
   return canonicalKeys(doc);
 }

@@ -153,8 +153,9 @@ Without -c, up/status/gc use the built-in network "pier-default": bridge pier0, 
 with --data-dir) and ${DEFAULT_STATE_DIR} (--state-dir). Exit status: see COMMAND --help;
 2 for an unknown command or none.
 
-As a CNI plugin, a runtime runs pier with CNI_COMMAND (ADD, DEL, CHECK, VERSION, STATUS, GC) and
-the network config on stdin; the reply is JSON on stdout (exit 0, or 1 with a CNI error), logs
+As a CNI plugin, a runtime runs pier with no arguments, CNI_COMMAND (ADD, DEL, CHECK, VERSION,
+STATUS, GC) and the network config on stdin (a subcommand always means the CLI, whatever CNI_*
+variables the shell exports); the reply is JSON on stdout (exit 0, or 1 with a CNI error), logs
 go to ${DEFAULT_LOG_FILE} (PIER_LOG_FILE, PIER_LOG_LEVEL, or "logFile"/"logLevel" in the config);
 PIER_TRACE=1 adds phase timings on stderr. Invoked as pier-ipam, the same program is an
 IPAM-only plugin ("ipam": {"type": "pier-ipam", ...}).

@@ -287,6 +287,15 @@ export class DiskStore implements Store {
     return typeof rec === 'object' ? rec : undefined;
   }
 
+  recorded(key: AttachmentKey): boolean {
+    const path = this.recordPath(key);
+    try {
+      return this.fs.statSync(path, { throwIfNoEntry: false }) !== undefined;
+    } catch (err) {
+      throw ioError(err, 'stat', path);
+    }
+  }
+
   list(): AttachmentRecord[] {
     return this.loadRecords().records;
   }

@@ -6,7 +6,7 @@ import { parseIpamConfig } from './config.ts';
 import { openDiskStore } from './disk-store.ts';
 import {
   type IpamDeps, defaultIpamDeps, getAttachment, ipamAdd, ipamCheck, ipamDel, ipamGc, ipamStatus,
-  listAttachments, updateAttachment,
+  listAttachments, lookupAttachment, updateAttachment,
 } from './ipam.ts';
 import { MemoryStore } from './memory-store.ts';
 import { CniError } from '../cni/errors.ts';
@@ -85,6 +85,32 @@ test('ipamDel returns the released record and is idempotent; ipamCheck follows t
   assert.deepEqual(ipamDel(deps, cfg, key)?.portMappings, [{ hostPort: 80 }]);
   assert.equal(ipamDel(deps, cfg, key), undefined);
   assert.throws(() => ipamCheck(deps, cfg, key, ['10.43.0.2/24']), code(103, /no IP reservation/));
+});
+
+test('lookupAttachment proves an attachment absent only from a clean store with no record file of it', () => {
+  const cfg = parseIpamConfig({ dataDir: `${root}/lookup`, subnet: '10.46.0.0/24' }, 'n');
+  const look = (k = key) => {
+    const r = lookupAttachment(diskDeps(), cfg, k);
+    return { record: r.record?.containerID, absent: r.absent };
+  };
+  // No store at all (a wiped or moved data dir, a renamed network): nothing is proven.
+  assert.deepEqual(look(), { record: undefined, absent: false });
+  assert.equal(fs.existsSync(`${root}/lookup`), false, 'a lookup creates nothing');
+  ipamAdd(diskDeps(), cfg, key);
+  assert.deepEqual(look(), { record: 'c1', absent: false });
+  assert.deepEqual(look({ containerID: 'other', ifname: 'eth0' }), { record: undefined, absent: true });
+  ipamDel(diskDeps(), cfg, key);
+  assert.deepEqual(look(), { record: undefined, absent: true });
+  // A torn record file: unreadable, but it may name addresses.
+  const rec = `${root}/lookup/n/attachments/c1_eth0.json`;
+  fs.writeFileSync(rec, '{"containerID": "c1", "ifn');
+  assert.deepEqual(look(), { record: undefined, absent: false });
+  fs.rmSync(rec);
+  assert.deepEqual(look(), { record: undefined, absent: true });
+  // A store a killed process left mid-change: repair has not said what is left.
+  const lock = `${root}/lookup/n/lock`;
+  fs.writeFileSync(lock, fs.readFileSync(lock, 'latin1').replace(' clean', ' dirty'), 'latin1');
+  assert.deepEqual(look(), { record: undefined, absent: false });
 });
 
 test('ipamGc releases the unlisted attachments and reports them', () => {

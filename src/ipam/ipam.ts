@@ -102,6 +102,29 @@ export function getAttachment(deps: IpamDeps, config: StoreLocation, key: Attach
 }
 
 /**
+ * What the store knows of an attachment: its record, or, without one, whether the store can
+ * prove the attachment has left nothing behind (`absent`). It can when the store exists, is
+ * clean (every locked section that changed it returned, so by the commit rule no address is
+ * reserved to a key without a record) and holds no record file of the key, not even a torn
+ * one. A missing store (a wiped or moved data dir, a renamed network), a store a killed
+ * process left mid-change, or an unreadable record prove nothing.
+ */
+export type AttachmentLookup = { record: AttachmentRecord; absent: false } | { record: undefined; absent: boolean };
+
+export function lookupAttachment(deps: IpamDeps, config: StoreLocation, key: AttachmentKey): AttachmentLookup {
+  validateAttachmentKey(key);
+  const store = deps.openStore(config.dataDir, config.network);
+  return store.withLock(
+    (): AttachmentLookup => {
+      const record = store.get(key);
+      if (record) return { record, absent: false };
+      return { record: undefined, absent: !store.needsRepair() && !store.recorded(key) };
+    },
+    () => ({ record: undefined, absent: false }),
+  );
+}
+
+/**
  * Merges what the command learned after the reservation (host veth, netns, port mappings...)
  * into the record. Key, network, ips, bootId and createdAt stay. CniError 3 when there is none.
  * Cheap by design, as ADD calls it after wiring: the lock, one record read, one atomic

@@ -84,6 +84,10 @@ export class MemoryStore implements Store {
     return rec && structuredClone(rec);
   }
 
+  recorded(key: AttachmentKey): boolean {
+    return this.records.has(id(key));
+  }
+
   list(): AttachmentRecord[] {
     return [...this.records.values()].map((r) => structuredClone(r));
   }

@@ -41,6 +41,11 @@ export interface Store {
   sweptBoot(): string | undefined;
   markSwept(bootId: string): void;
   get(key: AttachmentKey): AttachmentRecord | undefined;
+  /**
+   * Whether a record of key exists, readable or not (a torn record may still name addresses,
+   * where `get` returns undefined). Cheap: no file is read.
+   */
+  recorded(key: AttachmentKey): boolean;
   list(): AttachmentRecord[];
   /** Creates or replaces the record of `record`'s key, atomically. */
   save(record: AttachmentRecord): void;

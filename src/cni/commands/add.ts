@@ -61,12 +61,20 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
     mark('add: pre-ipam');
     const ipam = ipamAddFor(ctx, init, requested);
     mark('add: ipam');
-    undo.push('IPAM reservation', () => ipamDelFor(ctx));
+    // The record must outlive this attachment's NAT entries: a DEL that finds no record does
+    // not look for any (del.ts). So when removing them fails, the undo keeps the record and
+    // the reservation (the DNAT still points at the address) for the runtime's DEL.
+    let natLeft = false;
+    const unlessNatLeft = (what: string, fn: () => void) => () => {
+      if (natLeft) throw new CniError(ErrorCode.Internal, `${what} kept: the NAT entries could not be removed`);
+      fn();
+    };
+    undo.push('IPAM reservation', unlessNatLeft('IPAM reservation', () => ipamDelFor(ctx)));
     if (!ctx.ipam) {
       const subnets = ipam.ips.map((i) => networkOf(i.address));
       const nft = needsNat && { nft: { subnets, ...(portNet.table && { table: portNet.table }) } };
       saveOwnRecord(ctx, { ...init, extra: { ips: ipam.ips.map((i) => i.address), ...nft } });
-      undo.push('attachment record', () => void ipamDel(deps.ipam, ctx.records, key));
+      undo.push('attachment record', unlessNatLeft('attachment record', () => void ipamDel(deps.ipam, ctx.records, key)));
     }
 
     const routes: CniRoute[] = [...ipam.routes];
@@ -101,7 +109,14 @@ export async function cmdAdd(ctx: Ctx<AttachEnv>): Promise<Record<string, unknow
     // The nft process starts now and runs while this thread wires the pod through netlink;
     // both must succeed, and each is undone if the other fails.
     const natDone = needsNat
-      ? deps.nat.add(net, att).then(() => undo.push('NAT entries', () => deps.nat.del(net, key, att)))
+      ? deps.nat.add(net, att).then(() =>
+          undo.push('NAT entries', () =>
+            deps.nat.del(net, key, att).catch((err: unknown) => {
+              natLeft = true;
+              throw err;
+            }),
+          ),
+        )
       : Promise.resolve();
     natDone.catch(() => {}); // observed below; this only keeps Node from calling it unhandled
     let wired;

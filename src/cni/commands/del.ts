@@ -1,5 +1,30 @@
 // CNI DEL: idempotent; works with CNI_NETNS empty or gone and without prevResult. Every step
 // runs even when an earlier one failed; the errors are reported together at the end.
+//
+// The attachment record is the last thing to go, and it goes only after the NAT entries it
+// describes: a DEL whose NAT step failed keeps the record and the reservation (the hostPort
+// DNAT still points at the pod's address, which must not be handed to another pod), reports
+// the error, and the runtime's retry finds everything again.
+//
+// A DEL with nothing to remove is cheap (containerd's second DEL, which comes with CNI_NETNS=""
+// and no prevResult after the first removed everything): when the store proves the attachment
+// absent (lookupAttachment: store clean, no record file of the key), there are no NAT entries
+// of it to find, so nft is not asked (no `nft -j list`, ~40 ms). Why no entry can outlive the
+// record, at any instant a process is killed:
+// - ADD writes the record (and, with Pier's IPAM, the reservations) in one locked section before
+//   the first NAT entry exists (add.ts starts NAT after IPAM returns), and its undo keeps the
+//   reservation when removing the NAT entries failed.
+// - DEL removes the record after its NAT step succeeded (above), and last in its release
+//   (addresses first): killed at any point before, it leaves the record for the next DEL.
+// - repair releases only records missing addresses: an ADD killed before NAT started, or a DEL
+//   killed in the release, after its NAT step.
+// - GC removes the NAT entries of every attachment the runtime no longer lists before it
+//   releases their records (gc.ts), so a GC killed half-way leaves records, not orphans.
+// - The earlier-boot sweep releases records of a previous boot, whose nft entries went with it.
+//   (A ruleset restored from disk after a reboot would bring stale entries back: `pier gc` and
+//   the runtime's GC remove those by comment, as before.)
+// The veth step still runs: it is cheap (no netns, no record: nothing to open), and with a
+// CNI_NETNS it finds a pair through the pod, as before.
 import * as nl from '../../netlink/index.ts';
 import { Handles, unwirePod } from '../../bridge/wire.ts';
 import { networkOf } from '../../bridge/subnet.ts';
@@ -9,29 +34,37 @@ import type { Ctx } from './context.ts';
 import { ipamDelFor } from './ipam-driver.ts';
 import { natAttachment, natNetwork } from './nat-spec.ts';
 import type { PortMapping } from '../runtime-config.ts';
-import { getRecord, recordedPodNetns, usablePodNetns } from './records.ts';
+import { lookupRecord, recordedPodNetns, usablePodNetns } from './records.ts';
 import { kernelError } from './kernel-error.ts';
+import type { AttachmentLookup } from '../../ipam/ipam.ts';
 import { mark } from '../../trace.ts';
+
+const nothingProven = (): AttachmentLookup => ({ record: undefined, absent: false });
 
 export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
   const { env, conf, deps } = ctx;
   const key = { containerID: env.containerId, ifname: env.ifname };
   const errors: CniError[] = [];
-  const step = async (what: string, fn: () => unknown) => {
+  /** Runs one step; false when it failed (its error is kept for the reply). */
+  const step = async (what: string, fn: () => unknown): Promise<boolean> => {
     try {
       await fn();
       mark(`del: ${what}`);
+      return true;
     } catch (err) {
       const e = err instanceof nl.SysError ? kernelError(err) : toCniError(err);
       deps.log.error(`DEL: ${what} failed`, { error: e });
       errors.push(e);
+      return false;
     }
   };
 
-  let record: ReturnType<typeof getRecord>;
+  // A lookup that failed proves nothing: everything below then runs as without a record.
+  let found = nothingProven();
   await step('reading the attachment record', () => {
-    record = getRecord(ctx, key);
+    found = lookupRecord(ctx, key);
   });
+  const record = found.record;
   // Refusing the plugin's own netns must stop everything: nothing below may run against it.
   const given = usablePodNetns(env.netns, env.netnsOverride, record?.netns);
   if (env.netns && !given) deps.log.info('DEL: CNI_NETNS is gone or not the recorded one; cleaning up from the record', { netns: env.netns });
@@ -51,6 +84,11 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
     // ADD called NAT exactly when its config masqueraded or it mapped ports: otherwise there
     // is nothing of this attachment's to remove, and nft need not run at all.
     if (record && !record.ipMasq && !record.portMappings.length) return;
+    // No record, provably: no entry either (the header says why).
+    if (found.absent) {
+      deps.log.info('DEL: nothing recorded for this attachment; no NAT entries to look for');
+      return;
+    }
     // Addresses Pier's IPAM reserved to this attachment: no other live attachment holds them,
     // so the driver may remove what the record says without reading the ruleset.
     const recorded = record?.ips.length ? natAttachment(key, addresses, record.portMappings as PortMapping[]) : undefined;
@@ -66,8 +104,9 @@ export async function cmdDel(ctx: Ctx<DelEnv>): Promise<void> {
       h.close();
     }
   });
-  await natDone;
-  await step('releasing addresses', () => ipamDelFor(ctx));
+  // The record outlives the NAT entries it describes (the header says why).
+  if (await natDone) await step('releasing addresses', () => ipamDelFor(ctx));
+  else deps.log.warn('DEL: NAT entries not removed; keeping the reservation and record for the retry');
 
   const failed = combineErrors('DEL', errors);
   if (failed) throw failed;

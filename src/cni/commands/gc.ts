@@ -29,20 +29,30 @@ export async function cmdGc(ctx: Ctx<NodeEnv>): Promise<void> {
   const { conf, deps } = ctx;
   const valid = validAttachmentsOf(conf);
   const errors: CniError[] = [];
-  const step = async (what: string, fn: () => unknown) => {
+  /** Runs one step; false when it failed (its error is kept for the reply). */
+  const step = async (what: string, fn: () => unknown): Promise<boolean> => {
     try {
       await fn();
+      return true;
     } catch (err) {
       const e = toCniError(err);
       deps.log.error(`GC: ${what} failed`, { error: e });
       errors.push(e);
+      return false;
     }
   };
 
+  // NAT entries first, records after: a record outlives its NAT entries, as in DEL (del.ts says
+  // why a DEL without a record does not look for entries). When they could not be removed, the
+  // records stay for the next GC or DEL.
   let released: AttachmentRecord[] = [];
-  await step('releasing the reservations and records', () => {
-    released = ipamGcFor(ctx, valid);
-  });
+  if (await step('removing NAT entries', () => deps.nat.gc(natNetwork(ctx), valid))) {
+    await step('releasing the reservations and records', () => {
+      released = ipamGcFor(ctx, valid);
+    });
+  } else {
+    deps.log.warn('GC: NAT entries not removed; keeping the reservations and records for the next GC');
+  }
   if (ctx.delegateIpam) {
     await step(`GC of IPAM plugin ${ctx.delegateIpam}`, () => delegateGcFor(ctx, released, (e) => errors.push(e)));
   }
@@ -64,7 +74,6 @@ export async function cmdGc(ctx: Ctx<NodeEnv>): Promise<void> {
       h.close();
     }
   });
-  await step('removing NAT entries', () => deps.nat.gc(natNetwork(ctx), valid));
   const failed = combineErrors('GC', errors);
   if (failed) throw failed;
 }

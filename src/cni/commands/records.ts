@@ -1,7 +1,7 @@
 // Pier's per-attachment records and the pod-netns checks every command shares.
 import * as nl from '../../netlink/index.ts';
 import type { AttachmentInit, AttachmentPatch } from '../../ipam/attachment.ts';
-import { getAttachment, updateAttachment } from '../../ipam/ipam.ts';
+import { type AttachmentLookup, getAttachment, lookupAttachment, updateAttachment } from '../../ipam/ipam.ts';
 import { CniError, ErrorCode } from '../errors.ts';
 import type { Ctx } from './context.ts';
 import { isoTime } from '../../base/iso-time.ts';
@@ -83,4 +83,9 @@ export function updateRecord(ctx: Ctx, key: { containerID: string; ifname: strin
 
 export function getRecord(ctx: Ctx, key: { containerID: string; ifname: string }) {
   return getAttachment(ctx.deps.ipam, ctx.records, key);
+}
+
+/** The record, or whether the store proves there is nothing of this attachment's (DEL). */
+export function lookupRecord(ctx: Ctx, key: { containerID: string; ifname: string }): AttachmentLookup {
+  return lookupAttachment(ctx.deps.ipam, ctx.records, key);
 }
