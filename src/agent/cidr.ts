@@ -29,8 +29,28 @@ export function ipFamily(text: string): Family | undefined {
   return undefined;
 }
 
+/**
+ * Every pass parses the same few hundred texts again (the Nodes rarely change): results are
+ * kept, up to a bound that only a hostile stream of distinct texts could reach.
+ */
+const MEMO_LIMIT = 20_000;
+function memo<T>(fn: (text: string) => T): (text: string) => T {
+  const cache = new Map<string, T>();
+  return (text) => {
+    let v = cache.get(text);
+    if (v === undefined && !cache.has(text)) {
+      if (cache.size >= MEMO_LIMIT) cache.clear();
+      v = fn(text);
+      cache.set(text, v);
+    }
+    return v as T;
+  };
+}
+
 /** `10.1.2.3` -> its canonical text and value; undefined when it is not an address. */
-export function parseIp(text: string): { text: string; family: Family; value: bigint } | undefined {
+export const parseIp = memo(parseIpText);
+
+function parseIpText(text: string): { text: string; family: Family; value: bigint } | undefined {
   const family = ipFamily(text);
   if (!family) return undefined;
   const bytes = ipToBytes(text);
@@ -43,6 +63,12 @@ export function parseIp(text: string): { text: string; family: Family; value: bi
  */
 export function parseCidr(text: string): Parsed<Cidr> {
   if (typeof text !== 'string') return { ok: false, error: 'is not a string' };
+  return parseCidrMemo(text);
+}
+
+const parseCidrMemo = memo(parseCidrText);
+
+function parseCidrText(text: string): Parsed<Cidr> {
   const slash = text.indexOf('/');
   if (slash < 0) return { ok: false, error: `${JSON.stringify(text)} has no /prefix` };
   const addr = text.slice(0, slash);

@@ -74,6 +74,8 @@ export class Reconciler {
   private masq: string[] | undefined;
   private masqLocal = '';
   private waitingLogged = '';
+  /** Kernel refusals logged already: the same one is logged again only after it went away. */
+  private failuresLogged = new Set<string>();
   private ready = false;
 
   constructor(private readonly deps: ReconcilerDeps) {
@@ -180,13 +182,20 @@ export class Reconciler {
       m.inc('pier_agent_netlink_batches_total', 'Datagrams of netlink requests sent (many requests each)', {}, report.datagrams);
       m.inc('pier_agent_netlink_requests_total', 'Netlink requests sent', {}, report.messages);
       const failed = new Set(report.failures.map((f) => f.op));
-      const counts = countOps(ops.filter((o) => !failed.has(o)));
-      log.info('kernel updated', { ...counts, requests: report.messages, batches: report.datagrams, failed: report.failures.length });
+      const done = ops.filter((o) => !failed.has(o));
+      if (done.length) log.info('kernel updated', { ...countOps(done), requests: report.messages, batches: report.datagrams, failed: report.failures.length });
+      const now = new Set<string>();
       for (const f of report.failures) {
         m.inc('pier_agent_kernel_failures_total', 'Netlink requests the kernel refused', {});
+        const key = `${describeOp(f.op)}: ${f.error.code}`;
+        now.add(key);
+        if (this.failuresLogged.has(key)) continue;
         const foreign = f.op.kind === 'route' && f.op.verb === 'add' && f.error.code === 'EEXIST';
         log.warn(foreign ? 'a route to this destination exists and is not Pier\'s; left alone' : 'the kernel refused a change', { op: describeOp(f.op), error: f.error.message });
       }
+      this.failuresLogged = now;
+    } else {
+      this.failuresLogged.clear();
     }
     for (const p of plan.problems) {
       const key = `problem:${p.node}`;

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { resyncCommand } from './resync-command.ts';
 import { resolveLogOptions } from '../cni/log.ts';
 import { recordsLocation } from './records-location.ts';
+import { launchAgent } from './agent-launch.ts';
 
 export interface CliIo {
   argv: string[];
@@ -69,6 +70,8 @@ export async function runCli(io: CliIo): Promise<number> {
     io.stdout.write(`pier ${PIER_VERSION}\n`);
     return 0;
   }
+  // The agent parses its own flags (pier agent --help) and lives in its own bundle.
+  if (cmd === 'agent') return launchAgent(rest, io.env, io);
   const spec = COMMANDS[cmd];
   if (!spec) {
     io.stderr.write(`pier: unknown command ${JSON.stringify(cmd)}\n  hint: run \`pier --help\` for the commands\n`);

@@ -146,6 +146,8 @@ export const HELP = `pier ${PIER_VERSION}: a CNI plugin with its own IPAM (bridg
 
 Commands:
 ${Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.about}`).join('\n')}
+  pier agent [FLAGS]
+      run on every node of a Kubernetes cluster: conflist, routes to the other nodes' pods (pier agent --help)
   pier --version | --help | COMMAND --help
 
 Without -c, up/status/gc use the built-in network "pier-default": bridge pier0, pods in
