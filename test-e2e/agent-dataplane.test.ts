@@ -187,4 +187,17 @@ describe('reconciling Node objects into the kernel', () => {
     assert.equal(ipJson(N, 'route', 'show', '10.244.9.0/24')[0].protocol, 'static');
     assert.equal(ipJson(N, 'route', 'show', '10.50.0.0/16').length, 1);
   });
+
+  test('an IPv6-only node: the vxlan device is bound to its IPv6 address, FDB entries point at IPv6 underlay addresses', () => {
+    const a6: NodeSpec = { name: 'a', podCIDRs: ['fd00:10:244::/64'], internalIPs: ['fd00:203::1'], created: '2025-01-01T00:00:00Z' };
+    const far: NodeSpec = { name: 'far', podCIDRs: ['fd00:10:244:7::/64'], internalIPs: ['fd00:198::7'], vtepMac: '0e:00:00:00:00:77' };
+    const [p] = drive([[a6, far]], ['--cluster-cidr', 'fd00:10:244::/56']);
+    assert.ok(p.logs.some((l) => l.msg === 'vxlan device recreated'), JSON.stringify(p.logs));
+    const [l] = ipJson(N, '-d', 'link', 'show', 'pier.vxlan');
+    assert.equal(l.linkinfo.info_data.local6, 'fd00:203::1');
+    assert.equal(l.mtu, 1430, 'underlay MTU less 70 over IPv6');
+    const fdb = JSON.parse(run('ip', ['netns', 'exec', N, 'bridge', '-j', 'fdb', 'show', 'dev', 'pier.vxlan'])) as Array<{ mac: string; dst?: string }>;
+    assert.deepEqual(fdb.filter((e) => e.dst).map((e) => `${e.mac} ${e.dst}`), ['0e:00:00:00:00:77 fd00:198::7']);
+    assert.deepEqual(brief('-6'), ['fd00:10:244:7::/64 via fd00:10:244:7:: dev pier.vxlan onlink']);
+  });
 });

@@ -24,7 +24,8 @@ test('good nodes are accepted with canonical CIDRs, InternalIPs per family and t
   const nb = r.accepted.get('b')!;
   assert.deepEqual(nb.podCidrs.map((x) => x.text), ['10.244.1.0/24', 'fd00:10:244:1::/64']);
   assert.deepEqual(nb.internalIPs, { 4: '203.0.113.2', 6: 'fd00:203::2' });
-  assert.equal(nb.primaryFamily, 4);
+  assert.equal(nb.underlayFamily, 4);
+  assert.equal(admitNodes([node({ name: 'v6first', podCIDRs: ['10.244.7.0/24'], internalIPs: ['fd00:203::7', '203.0.113.7'] })], dual).accepted.get('v6first')!.underlayFamily, 4, 'IPv4 underlay whenever there is one');
   assert.equal(nb.vtepMac, '0e:00:00:00:00:0b');
   assert.deepEqual(r.refused, []);
 });

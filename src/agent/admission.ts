@@ -15,8 +15,11 @@ export interface AcceptedNode {
   podCidrs: Cidr[];
   /** The first InternalIP of each family, canonical text. */
   internalIPs: Partial<Record<Family, string>>;
-  /** The family of the node's first InternalIP: its VXLAN underlay. */
-  primaryFamily: Family;
+  /**
+   * The VXLAN underlay's family: IPv4 when the node has an IPv4 InternalIP (IPv6 pod traffic
+   * rides it too), else IPv6.
+   */
+  underlayFamily: Family;
   /** Every InternalIP and ExternalIP that parses, canonical. */
   addresses: string[];
   /** The VTEP MAC annotation, lower case, when it is a unicast MAC. */
@@ -74,16 +77,13 @@ export function parseNode(n: NodeInfo, cluster: ClusterSettings): { node: Accept
     }
   }
   const internal: Partial<Record<Family, string>> = {};
-  let primary: Family | undefined;
   for (const text of n.internalIPs) {
     const ip = parseIp(text);
-    if (!ip) continue;
-    internal[ip.family] ??= ip.text;
-    primary ??= ip.family;
+    if (ip) internal[ip.family] ??= ip.text;
   }
-  if (primary === undefined) return { reason: n.internalIPs.length ? `has no InternalIP that parses (${n.internalIPs.join(', ')})` : 'has no InternalIP' };
+  if (!internal[4] && !internal[6]) return { reason: n.internalIPs.length ? `has no InternalIP that parses (${n.internalIPs.join(', ')})` : 'has no InternalIP' };
   const addresses = [...new Set(n.addresses.map((a) => parseIp(a)?.text).filter((a): a is string => a !== undefined))];
-  const node: AcceptedNode = { name: n.name, created: n.created, podCidrs: cidrs, internalIPs: internal, primaryFamily: primary, addresses };
+  const node: AcceptedNode = { name: n.name, created: n.created, podCidrs: cidrs, internalIPs: internal, underlayFamily: internal[4] ? 4 : 6, addresses };
   const mac = n.vtepMac?.toLowerCase();
   // A unicast MAC only: a multicast one in an FDB entry would flood.
   if (mac && MAC.test(mac) && (parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00') node.vtepMac = mac;

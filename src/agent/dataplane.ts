@@ -14,6 +14,8 @@ export interface VxlanSettings {
   port: number;
   mtu: number;
   mac: string;
+  /** Set for an IPv6 underlay only (see NewVxlan.local). */
+  local?: string;
 }
 
 export interface ApplyReport {
@@ -52,21 +54,21 @@ export class KernelDataplane {
   }
 
   /**
-   * Makes the vxlan device match `s` and be up; returns its ifindex. A device whose VNI, port or
-   * learning differ is recreated (the kernel cannot change them); MTU and MAC are changed in
-   * place. A link of that name that is not a vxlan device is left alone: an error.
+   * Makes the vxlan device match `s` and be up; returns its ifindex. A device whose VNI, port,
+   * learning or local address differ is recreated (the kernel cannot change them); MTU and MAC
+   * are changed in place. A link of that name that is not a vxlan device is left alone: an error.
    */
   ensureVxlan(s: VxlanSettings): { index: number; change: VxlanChange } {
     let link = nl.getLinkByName(this.sock, s.name);
     let change: VxlanChange = 'unchanged';
     if (link && link.kind !== 'vxlan') throw new Error(`a link named ${s.name} exists and is not a vxlan device (${link.kind ?? 'unknown kind'}); Pier leaves it alone`);
-    if (link?.vxlan && (link.vxlan.vni !== s.vni || link.vxlan.port !== s.port || link.vxlan.learning)) {
+    if (link?.vxlan && (link.vxlan.vni !== s.vni || link.vxlan.port !== s.port || link.vxlan.learning || link.vxlan.local !== s.local)) {
       nl.deleteLink(this.sock, link.index, s.name);
       link = undefined;
       change = 'recreated';
     }
     if (!link) {
-      nl.createVxlan(this.sock, { name: s.name, vni: s.vni, port: s.port, mtu: s.mtu, mac: s.mac, learning: false });
+      nl.createVxlan(this.sock, { name: s.name, vni: s.vni, port: s.port, mtu: s.mtu, mac: s.mac, learning: false, ...(s.local && { local: s.local }) });
       link = nl.getLinkByName(this.sock, s.name);
       if (!link) throw new Error(`${s.name} vanished right after it was created`);
       if (change === 'unchanged') change = 'created';

@@ -75,7 +75,7 @@ export function directLink(ip: string, local: readonly LocalAddress[]): number |
 export function planDataplane(self: AcceptedNode, peers: readonly AcceptedNode[], local: readonly LocalAddress[], backend: Backend, ownVtepMac: string): DataplanePlan {
   const plan: DataplanePlan = { routes: [], fdb: [], neighbours: [], vtepAddresses: [], vxlan: backend !== 'host-gw', peers: [], problems: [] };
   if (plan.vxlan) plan.vtepAddresses = self.podCidrs.map((c) => `${c.network}/${c.family === 4 ? 32 : 128}`);
-  const underlay = self.primaryFamily;
+  const underlay = self.underlayFamily;
   const macOwner = new Map<string, string>([[ownVtepMac, self.name]]);
   for (const peer of peers) {
     if (peer.name === self.name) continue;

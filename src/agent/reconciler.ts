@@ -164,7 +164,10 @@ export class Reconciler {
     let vxlanIndex: number | undefined;
     if (plan.vxlan) {
       try {
-        const v = dp.ensureVxlan({ ...s.vxlan, mtu });
+        // An IPv6 underlay needs the device bound to this node's IPv6 address (a device without
+        // a local address sends over IPv4 only).
+        const local = self.underlayFamily === 6 ? self.internalIPs[6] : undefined;
+        const v = dp.ensureVxlan({ ...s.vxlan, mtu, ...(local && { local }) });
         vxlanIndex = v.index;
         if (v.change !== 'unchanged') log.info(`vxlan device ${v.change}`, { device: s.vxlan.name, vni: s.vxlan.vni, port: s.vxlan.port, mac: s.vxlan.mac, mtu });
       } catch (err) {
@@ -245,8 +248,8 @@ export class Reconciler {
   private mtu(self: AcceptedNode): number {
     const s = this.deps.settings;
     if (s.mtu !== undefined) return s.mtu;
-    const overhead = s.backend === 'host-gw' ? 0 : self.primaryFamily === 4 ? 50 : 70;
-    const underlay = this.deps.dataplane.mtuOfAddress(self.internalIPs[self.primaryFamily]!) ?? 1500;
+    const overhead = s.backend === 'host-gw' ? 0 : self.underlayFamily === 4 ? 50 : 70;
+    const underlay = this.deps.dataplane.mtuOfAddress(self.internalIPs[self.underlayFamily]!) ?? 1500;
     return underlay - overhead;
   }
 

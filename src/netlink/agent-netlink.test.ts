@@ -38,6 +38,7 @@ const sameRequest = (name: string, r: NlRequest) => {
 test('vxlan device: ip link add ... type vxlan id 7 nolearning dstport 8473, byte for byte', () => {
   same('newVxlan', buildNewVxlan({ name: 'pier.vxlan', vni: 7, port: 8473, mtu: 1450, mac: '0e:01:02:03:04:05' }), BASE | createVxlanRequestFlags);
   same('newVxlanLearning', buildNewVxlan({ name: 'pier.vx1', vni: 1, port: 4789, learning: true }));
+  same('newVxlanLocal6', buildNewVxlan({ name: 'pier.vx6', vni: 1, port: 8473, local: 'fd00:203::1' }));
 });
 
 test('neighbour entries: ip neigh replace/del ... nud permanent, IPv4 and IPv6', () => {
@@ -70,6 +71,8 @@ test('kernel replies: the vxlan link, its neighbour and FDB entries, Pier-protoc
   assert.equal(link.mac, '0e:01:02:03:04:05');
   assert.equal(link.mtu, 1450);
   assert.deepEqual(link.vxlan, { vni: 7, port: 8473, learning: false });
+  const six = linkFromMessage(decodeLinkMessage(Buffer.from(cap.replies.vxlan6Link[0], 'hex')));
+  assert.deepEqual(six.vxlan, { vni: 1, port: 8473, learning: false, local: 'fd00:203::1' });
 
   const [nHex] = cap.replies.neigh4;
   const nm = decodeNeighMessage(Buffer.from(nHex, 'hex'));

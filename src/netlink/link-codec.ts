@@ -10,7 +10,7 @@ import {
   IFLA_PROTINFO, IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_PORT,
   RTEXT_FILTER_SKIP_STATS, VETH_INFO_PEER,
 } from './constants.ts';
-import { bytesToIp, macToBytes, macToString } from './ip-bytes.ts';
+import { bytesToIp, familyOf, ipToBytes, macToBytes, macToString } from './ip-bytes.ts';
 
 /** struct ifinfomsg */
 export interface IfInfoMsg {
@@ -219,19 +219,25 @@ export interface NewVxlan {
   learning?: boolean;
   mtu?: number;
   mac?: string;
+  /**
+   * The underlay source address. It also decides the underlay's family: a device without one
+   * (or with an IPv4 one) sends over IPv4 only, so an IPv6 underlay needs it.
+   */
+  local?: string;
 }
 
 /**
- * RTM_NEWLINK payload creating a vxlan device with no default remote and no fixed source
- * address (every remote comes from a static FDB entry; the kernel picks the underlay source by
- * route). The attributes and their order are what `ip link add NAME [mtu M] [address A] type
- * vxlan id VNI [nolearning] dstport PORT` sends (it always states learning), so the bytes can be
- * compared.
+ * RTM_NEWLINK payload creating a vxlan device with no default remote (every remote comes from a
+ * static FDB entry) and, unless `local` is given, no fixed source (the kernel picks the underlay
+ * source by route). The attributes and their order are what `ip link add NAME [mtu M] [address
+ * A] type vxlan id VNI [local IP] [nolearning] dstport PORT` sends (it always states learning),
+ * so the bytes can be compared.
  */
 export function buildNewVxlan(o: NewVxlan): Buffer {
   const port = Buffer.alloc(2);
   port.writeUInt16BE(o.port);
   const data: Attr[] = [nla.u32(IFLA_VXLAN_ID, o.vni)];
+  if (o.local !== undefined) data.push(nla.bytes(familyOf(o.local) === 4 ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, ipToBytes(o.local)));
   data.push(nla.u8(IFLA_VXLAN_LEARNING, o.learning ? 1 : 0));
   data.push({ type: IFLA_VXLAN_PORT, data: port });
   const attrs: Attr[] = [...commonAttrs(o), nla.str(IFLA_IFNAME, o.name)];

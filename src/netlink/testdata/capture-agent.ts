@@ -69,6 +69,7 @@ const req = (name: string, type: number, argv: string[]) => {
 
 req('newVxlan', RTM_NEWLINK, ['ip', 'link', 'add', 'pier.vxlan', 'mtu', '1450', 'address', '0e:01:02:03:04:05', 'type', 'vxlan', 'id', '7', 'nolearning', 'dstport', '8473']);
 req('newVxlanLearning', RTM_NEWLINK, ['ip', 'link', 'add', 'pier.vx1', 'type', 'vxlan', 'id', '1', 'dstport', '4789']);
+req('newVxlanLocal6', RTM_NEWLINK, ['ip', 'link', 'add', 'pier.vx6', 'type', 'vxlan', 'id', '1', 'local', 'fd00:203::1', 'nolearning', 'dstport', '8473']);
 sh('ip', 'link', 'set', 'pier.vxlan', 'up');
 const links = JSON.parse(sh('ip', '-j', 'link', 'show')) as Array<{ ifname: string; ifindex: number }>;
 const ifindex = Object.fromEntries(links.map((l) => [l.ifname, l.ifindex]));
@@ -84,6 +85,7 @@ const sock = NetlinkSocket.open();
 const hexOf = (ms: Array<{ payload: Buffer }>) => ms.map((m) => m.payload.toString('hex'));
 const replies = {
   vxlanLink: hexOf(sock.query(RTM_GETLINK, 0, buildLinkRef({ name: 'pier.vxlan' }))),
+  vxlan6Link: hexOf(sock.query(RTM_GETLINK, 0, buildLinkRef({ name: 'pier.vx6' }))),
   // Dumps are requested as iproute2 requests them (its bytes are below), so nothing of the code
   // under test shapes what the kernel answers.
   neigh4: hexOf(sock.dump(RTM_GETNEIGH, Buffer.from(captureRequest(RTM_GETNEIGH, ['ip', '-4', 'neigh', 'show', 'dev', 'pier.vxlan']).payload, 'hex'))),
