@@ -6,7 +6,11 @@ export interface BackoffPolicy {
   capMs: number;
 }
 
-export const API_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
+/**
+ * Capped at 10 s: after an outage the agents are back within ~10 s of the API server, and even
+ * 500 of them, jittered, ask it for a list a few dozen times a second at most.
+ */
+export const API_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 10_000 };
 
 /** The delay before retry number `attempt` (0 for the first retry); `random` is in [0, 1). */
 export function backoffDelay(attempt: number, policy: BackoffPolicy = API_BACKOFF, random: number = Math.random()): number {
