@@ -118,4 +118,6 @@ test('nodeInfoOf reads only well-typed fields of an untrusted object', () => {
   const n = nodeInfoOf({ metadata: { name: 'x', creationTimestamp: new Date('2025-01-01T00:00:00Z'), annotations: { 'pier.dev/vtep-mac': 5 } }, spec: { podCIDRs: ['10.244.0.0/24', 3, null] }, status: { addresses: [{ type: 'InternalIP', address: ['x'] }, 'junk', { type: 'InternalIP', address: '203.0.113.1' }], conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'PierRoutesCreated' }] } })!;
   assert.deepEqual(n, { name: 'x', uid: '', resourceVersion: '', created: '2025-01-01T00:00:00.000Z', podCIDRs: ['10.244.0.0/24'], internalIPs: ['203.0.113.1'], addresses: ['203.0.113.1'], networkUnavailable: { status: 'False', reason: 'PierRoutesCreated' } });
   assert.deepEqual(nodeInfoOf({ metadata: { name: 'y' }, spec: { podCIDR: '10.244.1.0/24' } })!.podCIDRs, ['10.244.1.0/24']);
+  // The typed client's list gives a Date, a watch event RFC 3339 text: the same node either way.
+  assert.equal(nodeInfoOf({ metadata: { name: 'z', creationTimestamp: '2025-01-01T00:00:00Z' } })!.created, '2025-01-01T00:00:00.000Z');
 });

@@ -13,6 +13,17 @@ export interface HealthSource {
   summary(): string;
 }
 
+/** The process's own figures, as client libraries export them: memory, CPU, heap. */
+function processMetrics(m: Registry): void {
+  const mem = process.memoryUsage();
+  const cpu = process.cpuUsage();
+  m.set('process_resident_memory_bytes', 'Resident memory size in bytes', mem.rss);
+  m.set('process_cpu_seconds_total', 'User and system CPU time spent, in seconds', (cpu.user + cpu.system) / 1e6);
+  m.set('nodejs_heap_size_total_bytes', 'V8 heap size in bytes', mem.heapTotal);
+  m.set('nodejs_heap_size_used_bytes', 'V8 heap used in bytes', mem.heapUsed);
+  m.set('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript objects, in bytes', mem.external);
+}
+
 export function startHttp(addr: { host: string; port: number }, metrics: Registry, health: HealthSource): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -21,6 +32,7 @@ export function startHttp(addr: { host: string; port: number }, metrics: Registr
       return;
     }
     if (path === '/metrics') {
+      processMetrics(metrics);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metrics.render());
     } else if (path === '/healthz') {
       const stuck = Date.now() - health.lastPass() > health.stuckAfterMs;

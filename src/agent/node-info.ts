@@ -27,6 +27,16 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /**
+ * One text for a time, whether it came as a Date (the typed client's list) or as RFC 3339 text
+ * (a watch event: `2025-01-01T00:00:00Z`): otherwise the same node would look changed between
+ * the two, and admission's oldest-first order would compare unlike strings.
+ */
+function timestamp(v: unknown): string {
+  const d = v instanceof Date ? v : typeof v === 'string' ? new Date(v) : undefined;
+  return d && !Number.isNaN(d.getTime()) ? d.toISOString() : typeof v === 'string' ? v : '';
+}
+
+/**
  * A Node object (from a list, a watch event or the typed client) -> NodeInfo; undefined when it
  * has no name. Accepts both JSON (`creationTimestamp` a string) and the typed client's models
  * (a Date).
@@ -38,7 +48,7 @@ export function nodeInfoOf(obj: unknown): NodeInfo | undefined {
   const status = isObject(obj.status) ? obj.status : {};
   const name = str(meta.name);
   if (!name) return undefined;
-  const created = meta.creationTimestamp instanceof Date ? meta.creationTimestamp.toISOString() : (str(meta.creationTimestamp) ?? '');
+  const created = timestamp(meta.creationTimestamp);
   const podCIDRs = list(spec.podCIDRs).filter((c): c is string => typeof c === 'string');
   const single = str(spec.podCIDR);
   if (!podCIDRs.length && single) podCIDRs.push(single);

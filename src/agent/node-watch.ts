@@ -154,6 +154,7 @@ export class NodeWatch {
   }
 
   private handle(type: NodeEventType, obj: unknown, onGone: () => void): void {
+    this.deps.metrics.inc('pier_agent_watch_events_total', 'Node watch events received, by type', { type });
     if (type === 'ERROR') {
       const status = obj as { code?: number; message?: string };
       if (status?.code === 410) onGone();
@@ -173,6 +174,9 @@ export class NodeWatch {
     }
     const before = this.nodes.get(n.name);
     this.nodes.set(n.name, n);
-    if (!before || relevant(before) !== relevant(n)) this.deps.onChange();
+    if (!before || relevant(before) !== relevant(n)) {
+      this.deps.log.debug('node changed', { node: n.name, event: type, was: before && relevant(before), now: relevant(n) });
+      this.deps.onChange();
+    }
   }
 }
