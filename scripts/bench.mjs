@@ -12,7 +12,8 @@
 //
 // Usage: node scripts/bench.mjs [--runs N=20] [--scale N=500] [--burst N=100] [--parallel N=8]
 //                               [--burst-rounds N=1] [--budget SECONDS=285] [--cri-runs N=15]
-//                               [--no-build] [--out DIR]
+//                               [--no-build] [--no-agent] [--out DIR]
+// Then, unless --no-agent, the cluster agent's benchmark (scripts/bench-agent.ts).
 // --scale is a goal: population stops early, at the same count on both sides, when going on
 // would pass the time budget; the JSON and the table say how many attachments there were.
 // Last, pod sandboxes through containerd's CRI (scripts/bench-cri.ts), outside the budget:
@@ -39,7 +40,7 @@ const log = (msg) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).t
 // ---------------------------------------------------------------- arguments, preconditions
 
 function parseArgs(argv) {
-  const o = { runs: 20, scale: 500, burst: 100, parallel: 8, burstRounds: 1, budget: 285, criRuns: 15, build: true, out: join(ROOT, 'bench/results') };
+  const o = { runs: 20, scale: 500, burst: 100, parallel: 8, burstRounds: 1, budget: 285, criRuns: 15, build: true, agent: true, out: join(ROOT, 'bench/results') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -55,6 +56,7 @@ function parseArgs(argv) {
     else if (a === '--budget') o.budget = num();
     else if (a === '--cri-runs') o.criRuns = num();
     else if (a === '--no-build') o.build = false;
+    else if (a === '--no-agent') o.agent = false;
     else if (a === '--out') o.out = argv[++i];
     else throw new Error(`unknown argument ${a}`);
   }
@@ -440,6 +442,20 @@ async function main() {
     process.exitCode = 1;
   }
   if (failure) throw failure;
+  if (opts.agent) runAgentBench();
+}
+
+/**
+ * The cluster agent's part (scripts/bench-agent.ts, about 4 minutes more): its own control plane
+ * and simulated nodes, after the plugin's figures so neither disturbs the other.
+ */
+function runAgentBench() {
+  log('the cluster agent: scripts/bench-agent.ts (--no-agent skips it)');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/bench-agent.ts'), '--out', opts.out], { stdio: 'inherit', cwd: ROOT });
+  if (r.status !== 0) {
+    console.error('the agent benchmark failed');
+    process.exitCode = 1;
+  }
 }
 
 /** Every measurement, in order; fills `results` as it goes. */

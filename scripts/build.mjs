@@ -18,12 +18,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const buildDir = join(root, 'build');
 const distDir = join(root, 'dist');
 const bundle = join(buildDir, 'pier.cjs');
+// The agent's own bundle (src/agent/bundle-entry.ts), a SEA asset evaluated only by `pier agent`.
+const agentBundle = join(buildDir, 'pier-agent.cjs');
 const seaConfig = join(buildDir, 'sea-config.json');
 const seaBlob = join(buildDir, 'sea-prep.blob');
 const executable = join(distDir, 'pier');
 const ipamLink = join(distDir, 'pier-ipam');
 // The fuse string Node's binary carries to say "a SEA blob is injected"; see Node's SEA docs.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// Must match AGENT_ASSET in src/cli/agent-launch.ts.
+const AGENT_ASSET = 'pier-agent.cjs';
 // Must match KOFFI_ASSET and KOFFI_SHA256_ASSET in src/native/load-koffi.ts.
 const KOFFI_ASSET = 'koffi.node';
 const KOFFI_SHA256_ASSET = 'koffi.node.sha256';
@@ -56,9 +60,7 @@ const zodEnglishOnly = {
 };
 
 mkdirSync(buildDir, { recursive: true });
-const built = await esbuild.build({
-  entryPoints: [join(root, 'src/sea-entry.ts')],
-  outfile: bundle,
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -73,10 +75,18 @@ const built = await esbuild.build({
   minify: true,
   keepNames: true,
   logLevel: 'warning',
-  // The list of files read, for the build stamp (scripts/build-stamp.mjs).
+  // The list of files read, for the build stamp (scripts/build-stamp.mjs) and the check below.
   metafile: true,
   absWorkingDir: root,
-});
+};
+const built = await esbuild.build({ ...common, entryPoints: [join(root, 'src/sea-entry.ts')], outfile: bundle });
+// The plugin's bundle (and so its startup snapshot) must not carry the agent or its API client:
+// `pier agent` evaluates build/pier-agent.cjs at run time instead. state.ts is the agent's state
+// file format, which `pier status` reads (node:fs only).
+const leaked = Object.keys(built.metafile.inputs).filter((f) => /node_modules\/@kubernetes\/|(^|\/)src\/agent\/(?!state\.ts$)/.test(f));
+if (leaked.length) throw new Error(`the agent leaked into ${relative(root, bundle)}: ${leaked.join(', ')}`);
+const agentBuilt = await esbuild.build({ ...common, entryPoints: [join(root, 'src/agent/bundle-entry.ts')], outfile: agentBundle });
+console.log(`built ${relative(root, agentBundle)}`);
 console.log(`built ${relative(root, bundle)}`);
 
 if (dev) console.log('--dev: skipping the single executable (dist/pier, dist/pier-ipam)');
@@ -93,7 +103,7 @@ function buildExecutable() {
     useSnapshot: true,
     // Redundant with a snapshot (Node says so): the compiled functions are in the snapshot.
     useCodeCache: false,
-    assets: { [KOFFI_ASSET]: relative(root, koffiNode), [KOFFI_SHA256_ASSET]: relative(root, koffiSha256) },
+    assets: { [KOFFI_ASSET]: relative(root, koffiNode), [KOFFI_SHA256_ASSET]: relative(root, koffiSha256), [AGENT_ASSET]: relative(root, agentBundle) },
   };
   writeFileSync(seaConfig, `${JSON.stringify(config, null, 2)}\n`);
   // Paths in the config are relative to the working directory.
@@ -120,7 +130,8 @@ function buildExecutable() {
   renameSync(tmpLink, ipamLink);
   // What this dist/pier was made from: the e2e tests rebuild or refuse it when any of it changes.
   const here = fileURLToPath(import.meta.url);
-  writeStamp(root, [...Object.keys(built.metafile.inputs).filter((p) => !p.includes(':')), koffiNode, here, join(dirname(here), 'build-stamp.mjs')], executable);
+  const inputs = [...Object.keys(built.metafile.inputs), ...Object.keys(agentBuilt.metafile.inputs)].filter((p) => !p.includes(':'));
+  writeStamp(root, [...inputs, koffiNode, here, join(dirname(here), 'build-stamp.mjs')], executable);
   console.log(`built ${relative(root, executable)} and ${relative(root, ipamLink)} (hard link)`);
 }
 

@@ -92,6 +92,18 @@ describe('STATUS and ADD when NAT cannot work', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
+  it('readyFile (written by pier agent): STATUS 50 while it is missing, 0 once it exists', () => {
+    const ready = join(world.dataDir, 'agent-ready');
+    const missing = status({}, conf({ readyFile: ready }));
+    assert.equal(missing.status, 1);
+    assert.equal(missing.json.code, 50, missing.stdout);
+    assert.match(missing.json.msg, /pier agent has not set up this node's network yet/);
+    assert.match(missing.json.details, new RegExp(`${ready} does not exist`));
+    writeFileSync(ready, '');
+    const r = status({}, conf({ readyFile: ready }));
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
   it('another table dropping forwarded traffic: STATUS 50 naming the chain and the fix; traffic really drops', () => {
     assert.equal(talk(pod0, 'tcp', OUTSIDE, 9000), HOST_OUT);
     for (const args of [

@@ -13,6 +13,9 @@ import { existsSync } from 'node:fs';
 import { resyncCommand } from './resync-command.ts';
 import { resolveLogOptions } from '../cni/log.ts';
 import { recordsLocation } from './records-location.ts';
+import { launchAgent } from './agent-launch.ts';
+import { agentFindings, agentHealthy, agentView, formatAgentView } from './agent-status.ts';
+import { DEFAULT_RUN_DIR } from '../agent/state.ts';
 
 export interface CliIo {
   argv: string[];
@@ -69,6 +72,8 @@ export async function runCli(io: CliIo): Promise<number> {
     io.stdout.write(`pier ${PIER_VERSION}\n`);
     return 0;
   }
+  // The agent parses its own flags (pier agent --help) and lives in its own bundle.
+  if (cmd === 'agent') return launchAgent(rest, io.env, io);
   const spec = COMMANDS[cmd];
   if (!spec) {
     io.stderr.write(`pier: unknown command ${JSON.stringify(cmd)}\n  hint: run \`pier --help\` for the commands\n`);
@@ -151,14 +156,20 @@ async function dispatch(cmd: string, a: Args, io: CliIo): Promise<number> {
       const confs = flag(a, '-c', '--conf') ? [{ conf: confFor(a) }] : [...findPierConfs(flag(a, '--conf-dir') ?? DEFAULT_CONF_DIR), { conf: confFor(a) }];
       const networks = confs.map(({ conf }) => networkOf(conf));
       const findings = await doctor({ networks });
+      const agent = agentView(flag(a, '--run-dir') ?? DEFAULT_RUN_DIR);
+      if (agent) findings.push(...agentFindings(agent));
       io.stdout.write(formatFindings(findings));
       return findings.some((f) => f.level === 'fail') ? 1 : 0;
     }
     case 'status': {
-      const conf = confFor(a);
+      // On a cluster node the agent's view comes first, and its conflist is the network checked.
+      const agent = agentView(flag(a, '--run-dir') ?? DEFAULT_RUN_DIR);
+      if (agent) io.stdout.write(formatAgentView(agent));
+      const agentConf = !flag(a, '-c', '--conf') && agent?.state.conflist && existsSync(agent.state.conflist) ? agent.state.conflist : undefined;
+      const conf = agentConf ? withDataDir(loadNetworkConf(agentConf), flag(a, '--data-dir')) : confFor(a);
       await runCni({ command: 'STATUS', conf: { ...conf, cniVersion: '1.1.0' }, env });
       io.stdout.write(`${conf.name}: ready\n`);
-      return 0;
+      return agent && !agentHealthy(agent) ? 1 : 0;
     }
     case 'gc': {
       const conf = confFor(a);

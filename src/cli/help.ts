@@ -4,6 +4,7 @@ import { PIER_VERSION } from '../version.ts';
 import { DEFAULT_DATA_DIR } from '../ipam/config.ts';
 import { DEFAULT_LOG_FILE } from '../cni/log.ts';
 import { DEFAULT_STATE_DIR } from './up-down.ts';
+import { DEFAULT_RUN_DIR } from '../agent/state.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/net.d';
 
@@ -35,6 +36,11 @@ const dataDir: Option = {
 };
 const stateDir: Option = { names: ['--state-dir'], value: 'DIR', about: `where \`pier up\` keeps what it did, for down, check and explain (default ${DEFAULT_STATE_DIR})` };
 const FAILED = '1 when it failed (the error, and a hint, on stderr)';
+const runDir = (what: string): Option => ({
+  names: ['--run-dir'],
+  value: 'DIR',
+  about: `where \`pier agent\` keeps its state file, for ${what} (default ${DEFAULT_RUN_DIR})`,
+});
 
 export const COMMANDS: Record<string, Command> = {
   up: {
@@ -80,20 +86,21 @@ export const COMMANDS: Record<string, Command> = {
     exit: `0, ${FAILED}`,
   },
   doctor: {
-    usage: 'pier doctor [-c FILE] [--conf-dir DIR] [--data-dir DIR]',
-    about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers, what container runtimes pass to plugins',
+    usage: 'pier doctor [-c FILE] [--conf-dir DIR] [--data-dir DIR] [--run-dir DIR]',
+    about: 'check the host: nft, forwarding, drop policies, subnet clashes, leftovers, what container runtimes pass to plugins, and the cluster agent if one runs (is it alive, routes present, refused nodes, API reachable)',
     options: [
       { ...conf(''), about: 'check this network only (default: every Pier network in --conf-dir, and the built-in pier-default)' },
       { names: ['--conf-dir'], value: 'DIR', about: `where runtimes' network configs are (default ${DEFAULT_CONF_DIR})` },
       { ...dataDir, about: `the records of the -c (or built-in) network: as for up (default: the config's, else ${DEFAULT_DATA_DIR})` },
+      runDir('its findings'),
     ],
     exit: '0 when no check failed (warnings allowed), 1 when one did',
   },
   status: {
-    usage: 'pier status [-c FILE] [--data-dir DIR]',
-    about: 'CNI STATUS for the network (sent as cniVersion 1.1.0): ready for ADD?',
-    options: [conf(''), dataDir],
-    exit: '0 when ready, 1 when not (why on stderr)',
+    usage: 'pier status [-c FILE] [--data-dir DIR] [--run-dir DIR]',
+    about: 'CNI STATUS for the network (sent as cniVersion 1.1.0): ready for ADD? On a node where `pier agent` runs, first the agent\'s view (node CIDRs, peers, each route present or missing, API reachability), and its conflist is the network checked',
+    options: [conf(''), dataDir, runDir('its view')],
+    exit: '0 when ready, 1 when not (why on stderr), or when the agent is not running, is stuck or misses a route',
   },
   gc: {
     usage: 'pier gc [-c FILE] [--data-dir DIR]',
@@ -146,6 +153,8 @@ export const HELP = `pier ${PIER_VERSION}: a CNI plugin with its own IPAM (bridg
 
 Commands:
 ${Object.values(COMMANDS).map((c) => `  ${c.usage}\n      ${c.about}`).join('\n')}
+  pier agent [FLAGS]
+      run on every node of a Kubernetes cluster: conflist, routes to the other nodes' pods (pier agent --help)
   pier --version | --help | COMMAND --help
 
 Without -c, up/status/gc use the built-in network "pier-default": bridge pier0, pods in

@@ -18,7 +18,7 @@ export const NETCONF_SHAPE: KeyShape = keyShape(
     'cniVersion', 'name', 'type', 'bridge', 'isGateway', 'isDefaultGateway', 'forceAddress', 'ipMasq', 'mtu',
     'hairpinMode', 'promiscMode', 'vlan', 'vlanTrunk', 'preserveDefaultVlan', 'macspoofchk', 'enabledad',
     'disableContainerInterface', 'portIsolation', 'ipam', 'dns', 'capabilities', 'runtimeConfig', 'args',
-    'prevResult', 'logFile', 'logLevel', 'dataDir', 'nftTable', 'cni.dev/valid-attachments', 'cni.dev/attachments',
+    'prevResult', 'logFile', 'logLevel', 'dataDir', 'nftTable', 'readyFile', 'cni.dev/valid-attachments', 'cni.dev/attachments',
   ],
   {
     ipam: keyShape(keysOf(ipamShape), { ranges: keyShape(keysOf(rangeShape)), routes: keyShape(keysOf(routeShape)) }),

@@ -72,6 +72,8 @@ export interface NetConf {
   dataDir?: unknown;
   /** Pier's nftables table (checked by checkPierFields). */
   nftTable?: unknown;
+  /** STATUS reports not ready (50) while this file is missing; `pier agent` writes it. */
+  readyFile?: string;
   /** The whole stdin object as parsed, unknown fields included. */
   raw: Record<string, unknown>;
 }
@@ -156,6 +158,7 @@ const netConfSchema = object({
   prevResult: optional(unknown()),
   logFile: optional(string().check(refine(isAbsolute, 'must be an absolute path'))),
   logLevel: optional(enumOf(LOG_LEVELS, `must be one of ${LOG_LEVELS.join(', ')}`)),
+  readyFile: optional(string().check(refine(isAbsolute, 'must be an absolute path'))),
   'cni.dev/valid-attachments': optional(attachments),
   'cni.dev/attachments': optional(attachments),
 }).check(
@@ -303,6 +306,7 @@ export function parseNetConf(stdin: string | Uint8Array, mode: ConfigReader = 'p
   if (c.logLevel !== undefined) conf.logLevel = c.logLevel;
   if (input.dataDir !== undefined) conf.dataDir = input.dataDir;
   if (input.nftTable !== undefined) conf.nftTable = input.nftTable;
+  if (c.readyFile !== undefined) conf.readyFile = c.readyFile;
   const valid = c['cni.dev/valid-attachments'] ?? c['cni.dev/attachments'];
   if (valid !== undefined) conf.validAttachments = valid;
   if (c.prevResult !== undefined) conf.prevResult = parsePrevResult(c.prevResult, cniVersion);

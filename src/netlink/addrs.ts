@@ -3,7 +3,16 @@ import type { NetlinkSocket } from './socket.ts';
 import { NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR } from './constants.ts';
 import { addressFromMessage, buildAddr, buildAddrDump, decodeAddrMessage, type Address, type AddrSpec } from './addr-codec.ts';
 
+import type { NlRequest } from './request-batch.ts';
+
 export type { Address, AddrSpec } from './addr-codec.ts';
+
+/** The request adding (EEXIST when present) or removing one address, to send in a batch. */
+export function addressRequest(verb: 'add' | 'delete', a: AddrSpec): NlRequest {
+  const object = `${a.cidr} on ifindex ${a.index}`;
+  if (verb === 'delete') return { type: RTM_DELADDR, flags: 0, payload: buildAddr(a), object };
+  return { type: RTM_NEWADDR, flags: NLM_F_CREATE | NLM_F_EXCL, payload: buildAddr(a), object };
+}
 
 /** Adds an address; EEXIST when it is already there (unless `replace`). */
 export function addAddress(sock: NetlinkSocket, a: AddrSpec, opts: { replace?: boolean } = {}): void {

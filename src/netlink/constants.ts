@@ -43,11 +43,15 @@ export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWNEIGH = 28;
+export const RTM_DELNEIGH = 29;
+export const RTM_GETNEIGH = 30;
 
 export const RTM_NAMES: Record<number, string> = {
   16: 'RTM_NEWLINK', 17: 'RTM_DELLINK', 18: 'RTM_GETLINK', 19: 'RTM_SETLINK',
   20: 'RTM_NEWADDR', 21: 'RTM_DELADDR', 22: 'RTM_GETADDR',
   24: 'RTM_NEWROUTE', 25: 'RTM_DELROUTE', 26: 'RTM_GETROUTE',
+  28: 'RTM_NEWNEIGH', 29: 'RTM_DELNEIGH', 30: 'RTM_GETNEIGH',
 };
 
 export const AF_UNSPEC = 0;
@@ -90,6 +94,18 @@ export const IFLA_INFO_SLAVE_DATA = 5;
 
 export const VETH_INFO_PEER = 1;
 
+// IFLA_VXLAN_* (inside IFLA_INFO_DATA of a vxlan link)
+export const IFLA_VXLAN_ID = 1;
+export const IFLA_VXLAN_GROUP = 2;
+export const IFLA_VXLAN_LINK = 3;
+export const IFLA_VXLAN_LOCAL = 4;
+export const IFLA_VXLAN_TTL = 5;
+export const IFLA_VXLAN_LEARNING = 7;
+/** The UDP destination port, in network byte order (big-endian) unlike most attributes. */
+export const IFLA_VXLAN_PORT = 15;
+export const IFLA_VXLAN_GROUP6 = 16;
+export const IFLA_VXLAN_LOCAL6 = 17;
+
 export const IFLA_BR_VLAN_FILTERING = 7;
 
 // IFLA_BRPORT_* (bridge port attributes inside IFLA_PROTINFO with family AF_BRIDGE)
@@ -128,6 +144,11 @@ export const RTA_METRICS = 8;
 export const RTA_TABLE = 15;
 export const RTA_PREF = 20;
 
+export const RTA_MULTIPATH = 9;
+
+/** rtm_flags / rtnh_flags: the gateway is on the link even if no address says so. */
+export const RTNH_F_ONLINK = 4;
+
 export const RTAX_MTU = 2;
 export const RTAX_ADVMSS = 8;
 
@@ -149,11 +170,35 @@ export const RTPROT_KERNEL = 2;
 export const RTPROT_BOOT = 3;
 export const RTPROT_STATIC = 4;
 
+// NDA_* (struct ndmsg attributes: neighbour and FDB entries)
+export const NDA_DST = 1;
+export const NDA_LLADDR = 2;
+export const NDA_CACHEINFO = 3;
+export const NDA_PROBES = 4;
+export const NDA_VLAN = 5;
+export const NDA_PORT = 6;
+export const NDA_VNI = 7;
+export const NDA_IFINDEX = 8;
+export const NDA_MASTER = 9;
+
+// ndm_state
+export const NUD_INCOMPLETE = 0x01;
+export const NUD_REACHABLE = 0x02;
+export const NUD_STALE = 0x04;
+export const NUD_FAILED = 0x20;
+export const NUD_NOARP = 0x40;
+export const NUD_PERMANENT = 0x80;
+
+// ndm_flags
+export const NTF_SELF = 0x02;
+export const NTF_MASTER = 0x04;
+
 // Sizes of the fixed headers
 export const NLMSG_HDRLEN = 16;
 export const IFINFOMSG_LEN = 16;
 export const IFADDRMSG_LEN = 8;
 export const RTMSG_LEN = 12;
+export const NDMSG_LEN = 12;
 
 export const RTEXT_FILTER_VF = 1;
 export const RTEXT_FILTER_SKIP_STATS = 1 << 3;

@@ -4,5 +4,7 @@ export { SysError } from './libc.ts';
 export * from './links.ts';
 export * from './addrs.ts';
 export * from './routes.ts';
+export * from './neighs.ts';
+export * from './request-batch.ts';
 export * from './netns.ts';
 export * from './sysctl.ts';

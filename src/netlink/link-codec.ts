@@ -7,9 +7,10 @@ import {
   IFLA_BRPORT_LEARNING, IFLA_BRPORT_MODE, IFLA_BR_VLAN_FILTERING, IFLA_EXT_MASK, IFLA_IFNAME,
   IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_INFO_SLAVE_KIND, IFLA_LINK, IFLA_LINKINFO,
   IFLA_LINK_NETNSID, IFLA_MASTER, IFLA_MTU, IFLA_NET_NS_FD, IFLA_OPERSTATE, IFLA_PROMISCUITY,
-  IFLA_PROTINFO, RTEXT_FILTER_SKIP_STATS, VETH_INFO_PEER,
+  IFLA_PROTINFO, IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_PORT,
+  RTEXT_FILTER_SKIP_STATS, VETH_INFO_PEER,
 } from './constants.ts';
-import { macToBytes, macToString } from './ip-bytes.ts';
+import { bytesToIp, familyOf, ipToBytes, macToBytes, macToString } from './ip-bytes.ts';
 
 /** struct ifinfomsg */
 export interface IfInfoMsg {
@@ -74,6 +75,33 @@ export interface Link {
   promiscuity?: number;
   /** A bridge's IFLA_BR_VLAN_FILTERING. */
   vlanFiltering?: boolean;
+  /** For a vxlan link: its settings from IFLA_INFO_DATA. */
+  vxlan?: VxlanInfo;
+}
+
+/** A vxlan device's settings as the kernel reports them. */
+export interface VxlanInfo {
+  vni: number;
+  /** UDP destination port (0: the kernel's default, 8472). */
+  port: number;
+  learning: boolean;
+  /** The fixed source address of the underlay, when one is set. */
+  local?: string;
+}
+
+function vxlanFromData(attrs: readonly Attr[]): VxlanInfo {
+  const id = findAttr(attrs, IFLA_VXLAN_ID);
+  const port = findAttr(attrs, IFLA_VXLAN_PORT);
+  const learning = findAttr(attrs, IFLA_VXLAN_LEARNING);
+  const local = findAttr(attrs, IFLA_VXLAN_LOCAL) ?? findAttr(attrs, IFLA_VXLAN_LOCAL6);
+  const v: VxlanInfo = {
+    vni: id ? read.u32(id) : 0,
+    // IFLA_VXLAN_PORT is big-endian (network byte order), unlike the other attributes.
+    port: port ? port.data.readUInt16BE(0) : 0,
+    learning: learning ? read.u8(learning) !== 0 : true,
+  };
+  if (local) v.local = bytesToIp(local.data);
+  return v;
 }
 
 export function linkFromMessage(m: LinkMessage): Link {
@@ -106,9 +134,10 @@ export function linkFromMessage(m: LinkMessage): Link {
     if (kind) link.kind = read.str(kind);
     const slave = findAttr(inner, IFLA_INFO_SLAVE_KIND);
     if (slave) link.slaveKind = read.str(slave);
-    const data = link.kind === 'bridge' ? findAttr(inner, IFLA_INFO_DATA) : undefined;
-    const filtering = data ? findAttr(read.nested(data), IFLA_BR_VLAN_FILTERING) : undefined;
+    const data = findAttr(inner, IFLA_INFO_DATA);
+    const filtering = data && link.kind === 'bridge' ? findAttr(read.nested(data), IFLA_BR_VLAN_FILTERING) : undefined;
     if (filtering) link.vlanFiltering = read.u8(filtering) === 1;
+    if (link.kind === 'vxlan' && data) link.vxlan = vxlanFromData(read.nested(data));
   }
   return link;
 }
@@ -179,6 +208,44 @@ export function buildNewVeth(o: NewVeth): Buffer {
       ]),
     ],
   });
+}
+
+export interface NewVxlan {
+  name: string;
+  vni: number;
+  /** UDP destination port. */
+  port: number;
+  /** Learn remote MACs from received packets; off when the FDB is kept by a control plane. */
+  learning?: boolean;
+  mtu?: number;
+  mac?: string;
+  /**
+   * The underlay source address. It also decides the underlay's family: a device without one
+   * (or with an IPv4 one) sends over IPv4 only, so an IPv6 underlay needs it.
+   */
+  local?: string;
+}
+
+/**
+ * RTM_NEWLINK payload creating a vxlan device with no default remote (every remote comes from a
+ * static FDB entry) and, unless `local` is given, no fixed source (the kernel picks the underlay
+ * source by route). The attributes and their order are what `ip link add NAME [mtu M] [address
+ * A] type vxlan id VNI [local IP] [nolearning] dstport PORT` sends (it always states learning),
+ * so the bytes can be compared.
+ */
+export function buildNewVxlan(o: NewVxlan): Buffer {
+  const port = Buffer.alloc(2);
+  port.writeUInt16BE(o.port);
+  const data: Attr[] = [nla.u32(IFLA_VXLAN_ID, o.vni)];
+  if (o.local !== undefined) data.push(nla.bytes(familyOf(o.local) === 4 ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, ipToBytes(o.local)));
+  data.push(nla.u8(IFLA_VXLAN_LEARNING, o.learning ? 1 : 0));
+  data.push({ type: IFLA_VXLAN_PORT, data: port });
+  const attrs: Attr[] = [...commonAttrs(o), nla.str(IFLA_IFNAME, o.name)];
+  // As iproute2 sends them: old-style nesting (no NLA_F_NESTED) and the kind without its NUL
+  // (an NLA_STRING); the kernel takes either form of both.
+  const kind = nla.bytes(IFLA_INFO_KIND, Buffer.from('vxlan'));
+  attrs.push(nla.nestedLegacy(IFLA_LINKINFO, [kind, nla.nestedLegacy(IFLA_INFO_DATA, data)]));
+  return encodeLinkMessage({ info: {}, attrs });
 }
 
 export interface SetLink {

@@ -5,12 +5,12 @@ import {
   NLM_F_CREATE, NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, RTM_SETLINK,
 } from './constants.ts';
 import {
-  buildBridgeVlan, buildLinkDump, buildLinkRef, buildNewBridge, buildNewVeth, buildSetBridge, buildSetBridgePort,
+  buildBridgeVlan, buildLinkDump, buildLinkRef, buildNewBridge, buildNewVeth, buildNewVxlan, buildSetBridge, buildSetBridgePort,
   buildSetLink, decodeLinkMessage, linkFromMessage, type BridgePort, type Link, type NewBridge,
-  type NewVeth, type SetLink,
+  type NewVeth, type NewVxlan, type SetLink,
 } from './link-codec.ts';
 
-export type { Link } from './link-codec.ts';
+export type { Link, NewVxlan, VxlanInfo } from './link-codec.ts';
 
 /** Creates a bridge; throws SysError EEXIST when a link of that name exists. */
 export function createBridge(sock: NetlinkSocket, o: NewBridge): void {
@@ -25,6 +25,14 @@ export function setBridgeVlanFiltering(sock: NetlinkSocket, index: number, on: b
 /** Creates a veth pair; with `peer.netnsFd` the peer is born inside that netns. */
 export function createVethPair(sock: NetlinkSocket, o: NewVeth): void {
   sock.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, buildNewVeth(o), { object: `${o.name}<->${o.peer.name}` });
+}
+
+/** The flags of createVxlan's request (what `ip link add` sends). */
+export const createVxlanRequestFlags = NLM_F_CREATE | NLM_F_EXCL;
+
+/** Creates a vxlan device; throws SysError EEXIST when a link of that name exists. */
+export function createVxlan(sock: NetlinkSocket, o: NewVxlan): void {
+  sock.request(RTM_NEWLINK, createVxlanRequestFlags, buildNewVxlan(o), { object: o.name });
 }
 
 /** Changes an existing link (name, MTU, MAC, master, up/down, promisc, netns). */

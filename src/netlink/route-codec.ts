@@ -2,7 +2,7 @@
 import { decodeAttrs, encodeAttrs, findAttr, nla, read, type Attr } from './codec.ts';
 import {
   AF_INET, AF_INET6, RTAX_ADVMSS, RTAX_MTU, RTA_DST, RTA_GATEWAY, RTA_METRICS, RTA_OIF,
-  RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTMSG_LEN, RTN_UNICAST, RTPROT_BOOT, RT_SCOPE_LINK,
+  RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTMSG_LEN, RTNH_F_ONLINK, RTN_UNICAST, RTPROT_BOOT, RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RT_TABLE_UNSPEC,
 } from './constants.ts';
 import { bytesToIp, ipToBytes, parseCidr } from './ip-bytes.ts';
@@ -73,6 +73,8 @@ export interface Route {
   prefsrc?: string;
   mtu?: number;
   advmss?: number;
+  /** RTNH_F_ONLINK: the gateway is on `oif` whether or not an address of it covers the gateway. */
+  onlink?: boolean;
 }
 
 export function routeFromMessage(m: RouteMessage): Route {
@@ -91,6 +93,7 @@ export function routeFromMessage(m: RouteMessage): Route {
   };
   const gw = findAttr(a, RTA_GATEWAY);
   if (gw) r.gw = bytesToIp(gw.data);
+  if (m.info.flags & RTNH_F_ONLINK) r.onlink = true;
   const oif = findAttr(a, RTA_OIF);
   if (oif) r.oif = read.u32(oif);
   const prio = findAttr(a, RTA_PRIORITY);
@@ -136,20 +139,23 @@ export function buildRoute(r: Omit<Route, 'family'> & { family?: 4 | 6 }): Buffe
       protocol: r.protocol ?? RTPROT_BOOT,
       scope: r.scope ?? (r.gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
       type: r.type ?? RTN_UNICAST,
-      flags: 0,
+      flags: r.onlink ? RTNH_F_ONLINK : 0,
     },
     attrs,
   });
 }
 
-/** RTM_GETROUTE dump payload; with strict checking the kernel filters by table and oif. */
-export function buildRouteDump(filter: { family?: 4 | 6; table?: number; oif?: number } = {}): Buffer {
+/**
+ * RTM_GETROUTE dump payload; with strict checking the kernel filters by table, oif and protocol
+ * (rtm_protocol in the header, as `ip route show proto N` sends it).
+ */
+export function buildRouteDump(filter: { family?: 4 | 6; table?: number; oif?: number; protocol?: number } = {}): Buffer {
   const family = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : 0;
   const attrs: Attr[] = [];
   if (filter.table !== undefined) attrs.push(nla.u32(RTA_TABLE, filter.table));
   if (filter.oif !== undefined) attrs.push(nla.u32(RTA_OIF, filter.oif));
   return encodeRouteMessage({
-    info: { family, dstLen: 0, srcLen: 0, tos: 0, table: 0, protocol: 0, scope: 0, type: 0, flags: 0 },
+    info: { family, dstLen: 0, srcLen: 0, tos: 0, table: 0, protocol: filter.protocol ?? 0, scope: 0, type: 0, flags: 0 },
     attrs,
   });
 }

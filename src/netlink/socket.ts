@@ -64,6 +64,20 @@ export class NetlinkSocket {
     }
   }
 
+  /**
+   * Sets the receive buffer to `bytes` (SO_RCVBUFFORCE, which root may set past
+   * net.core.rmem_max); false when the kernel refuses. A batch of N requests queues N ACKs of
+   * ~768 bytes each (skb truesize) before the first is read.
+   */
+  setReceiveBuffer(bytes: number): boolean {
+    try {
+      libc.setsockoptInt(this.fd, libc.SOL_SOCKET, libc.SO_RCVBUFFORCE, bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -1,5 +1,6 @@
 // CNI STATUS (1.1): ready to serve ADD? Cheap: the store is writable with free addresses, nft
 // works when the network needs it, and no other table drops the traffic the network forwards.
+import { existsSync } from 'node:fs';
 import { CniError, ErrorCode } from '../errors.ts';
 import type { NodeEnv } from '../env.ts';
 import type { Ctx } from './context.ts';
@@ -18,6 +19,12 @@ import { natNetwork } from './nat-spec.ts';
  * a chain that accepts the bridge by name both ways is taken as configured for Pier.
  */
 export async function cmdStatus(ctx: Ctx<NodeEnv>): Promise<void> {
+  // A conflist written by `pier agent` names the file the agent writes once this node's routes
+  // are in place. The conflist outlives a reboot (/etc), the file does not (/run): until the
+  // agent has run again, the node's pods could not reach other nodes.
+  if (ctx.conf.readyFile && !existsSync(ctx.conf.readyFile)) {
+    throw new CniError(ErrorCode.NotAvailable, 'the pier agent has not set up this node\'s network yet', `${ctx.conf.readyFile} does not exist; is pier agent running?`);
+  }
   ipamStatusFor(ctx);
   const net = natNetwork(ctx);
   // Port mappings come with each ADD: a network that may get them needs nft like one with ipMasq.
