@@ -4,7 +4,7 @@
 // be: it takes host bits, zones (`fd00::1%eth0/64`) and IPv4-mapped IPv6 (read as IPv4), and
 // its `contains` answers across families (`fd00::/0` contains 10.0.0.1).
 import IPCIDR from 'ip-cidr';
-import { isIPv4, isIPv6 } from '../netlink/ip-text.ts';
+import { isIPv4Text as isIPv4, isIPv6Text as isIPv6 } from '../base/ip-syntax.ts';
 import { bytesToIp, ipToBytes } from '../netlink/ip-bytes.ts';
 
 export type Family = 4 | 6;

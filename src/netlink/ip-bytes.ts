@@ -27,7 +27,8 @@ export function bytesToIp(b: Buffer): string {
   return formatV6Groups(groups);
 }
 
-function familyOf(text: string): 4 | 6 {
+/** 4 or 6 for an address text; throws on anything else. */
+export function familyOf(text: string): 4 | 6 {
   const ip = parseIp(text);
   if (!ip) throw new Error(`not an IP address: ${JSON.stringify(text)}`);
   return ip.family;
