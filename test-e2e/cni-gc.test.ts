@@ -7,21 +7,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PIER, REFERENCE_PLUGINS, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
+import { PIER, removeFromDefaultStore, REFERENCE_PLUGINS, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
 const worlds = new Worlds();
 
-const hadDefaultStore = existsSync('/var/lib/pier');
-
-/**
- * Removes a network's store from this machine's default data dir (where a Pier that ignored the
- * config's data dir would have put it), and the dirs too if they were not there before.
- */
-function removeFromDefaultStore(network: string): void {
-  rmSync(join('/var/lib/pier/networks', network), { recursive: true, force: true });
-  if (!hadDefaultStore) for (const dir of ['/var/lib/pier/networks', '/var/lib/pier']) spawnSync('rmdir', [dir]);
-}
 const newWorld = (): TestWorld => worlds.make();
 
 before(() => {

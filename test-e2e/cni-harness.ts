@@ -2,7 +2,7 @@
 // that plays the host, so no test ever touches this machine's own interfaces or ruleset.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Cleanup, uniquePrefix } from './helpers.ts';
@@ -164,4 +164,17 @@ export function fails(r: CniReply, code: number, what: string): any {
   assert.notEqual(r.status, 0, `${what} should fail but printed ${r.stdout}`);
   assert.equal(r.json?.code, code, `${what}: expected code ${code}, got ${r.stdout}`);
   return r.json;
+}
+
+// Whether this machine had Pier's default data dir when the test file was loaded (each test file
+// runs in a process of its own), so that removeFromDefaultStore leaves the machine as it was.
+const hadDefaultStore = existsSync('/var/lib/pier');
+
+/**
+ * Removes a network's store from this machine's default data dir (where a Pier that ignored the
+ * config's data dir would have put it), and the dirs too if they were not there before.
+ */
+export function removeFromDefaultStore(network: string): void {
+  rmSync(join('/var/lib/pier/networks', network), { recursive: true, force: true });
+  if (!hadDefaultStore) for (const dir of ['/var/lib/pier/networks', '/var/lib/pier']) spawnSync('rmdir', [dir]);
 }

@@ -4,24 +4,13 @@
 // runtimeConfig.dns in the result; keys in any case at any depth.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PIER, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
+import { PIER, removeFromDefaultStore, TestWorld, ensureBuilt, Worlds, ok, fails } from './cni-harness.ts';
 import { ipJson } from './helpers.ts';
 
 const worlds = new Worlds();
 
-const hadDefaultStore = existsSync('/var/lib/pier');
-
-/**
- * Removes a network's store from this machine's default data dir (where a Pier that ignored the
- * config's data dir would have put it), and the dirs too if they were not there before.
- */
-function removeFromDefaultStore(network: string): void {
-  rmSync(join('/var/lib/pier/networks', network), { recursive: true, force: true });
-  if (!hadDefaultStore) for (const dir of ['/var/lib/pier/networks', '/var/lib/pier']) spawnSync('rmdir', [dir]);
-}
 const newWorld = (): TestWorld => worlds.make();
 
 before(() => ensureBuilt());
