@@ -192,12 +192,18 @@ export class ClusterWorld {
     return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined;
   }
 
-  /** A pod on node `n`: a netns wired by running dist/pier as the runtime would, with the agent's conflist. */
-  addPod(n: SimNode): Pod {
+  /**
+   * A pod on node `n`: a netns wired by running dist/pier as the runtime would, with the agent's
+   * conflist (and `runtimeConfig`, as a runtime adds it for the capabilities the entry declares).
+   */
+  addPod(n: SimNode, runtimeConfig?: Record<string, unknown>): Pod {
     const list = this.conflistOf(n);
     if (!list) throw new Error(`${n.name} has no conflist yet`);
     const netns = this.netns(`p${this.pods++}`);
-    const entry = { cniVersion: list.cniVersion, name: list.name, ...list.plugins[0] };
+    // As libcni does: only the capabilities the entry declares reach it.
+    const caps = (list.plugins[0].capabilities ?? {}) as Record<string, boolean>;
+    const granted = Object.fromEntries(Object.entries(runtimeConfig ?? {}).filter(([k]) => caps[k]));
+    const entry = { cniVersion: list.cniVersion, name: list.name, ...list.plugins[0], ...(Object.keys(granted).length && { runtimeConfig: granted }) };
     const env = {
       CNI_COMMAND: 'ADD', CNI_CONTAINERID: `${netns}-ctr`, CNI_NETNS: `/run/netns/${netns}`, CNI_IFNAME: 'eth0',
       CNI_PATH: join(ROOT, 'dist'), PIER_LOG_FILE: join(n.dir, 'pier.log'),

@@ -130,6 +130,21 @@ describe('pier agent on a real API server', () => {
     assert.equal(ask(a.netns, OUTSIDE6, PORT), n('n3').ip6);
   });
 
+  test('hostPort from outside, hairpin and 127.0.0.1:hostPort work with the conflist the agent wrote', async () => {
+    const web = world.addPod(n('n2'), { portMappings: [{ hostPort: 17000, containerPort: PORT, protocol: 'tcp' }] });
+    await startEcho(world, web.netns, PORT);
+    // From outside: DNAT to the pod, the caller's address kept.
+    assert.equal(ask(world.outside, n('n2').ip4, 17000), OUTSIDE4);
+    // Hairpin: the pod through its own node's hostPort, seen as from the bridge (masqueraded), so
+    // the answer comes back through the host.
+    const gateway = podCidrsOf('n2')[0].replace(/\.0\/24$/, '.1');
+    assert.equal(ask(web.netns, n('n2').ip4, 17000), gateway);
+    // 127.0.0.1:hostPort on the node itself (route_localnet, masqueraded to the bridge address).
+    assert.equal(ask(n('n2').netns, '127.0.0.1', 17000), gateway);
+    // A pod on another node through n2's hostPort: n2's address is not a pod's, so it is masqueraded.
+    assert.equal(ask(pods.get('n1')!.netns, n('n2').ip4, 17000), n('n1').ip4);
+  });
+
   test('pier status and pier doctor on a node show the agent\'s view', () => {
     const status = world.exec(n('n1').netns, PIER, ['status', '--run-dir', n('n1').runDir]);
     assert.equal(status.status, 0, status.stdout + status.stderr);

@@ -17,11 +17,17 @@ test('parseCidr: canonical networks of both families', () => {
 });
 
 test('parseCidr refuses what the API must not hand over', () => {
-  for (const bad of ['10.244.1.5/24', '10.244.01.0/24', '10.244.1.0/33', '10.244.1.0/024', '10.244.1.0', '10.244.1.0/24 ', ' 10.244.1.0/24', 'fd00::1%eth0/64', '::ffff:10.0.0.0/120', 'fd00::/129', 'cafe', '', '10.244.1.0/-1', '10.244.1.0/24/8']) {
+  for (const bad of ['10.244.1.5/24', '10.244.01.0/24', '10.244.1.0/33', '10.244.1.0', '10.244.1.0/24 ', ' 10.244.1.0/24', 'fd00::1%eth0/64', '::ffff:10.0.0.0/120', 'fd00::/129', 'cafe', '', '10.244.1.0/-1', '10.244.1.0/24/8']) {
     const p = parseCidr(bad);
     assert.equal(p.ok, false, bad);
   }
   assert.match((parseCidr('10.244.1.5/24') as { error: string }).error, /host bits set \(the network is 10\.244\.1\.0\/24\)/);
+  assert.match((parseCidr('::ffff:10.0.0.0/120') as { error: string }).error, /IPv4-mapped IPv6/);
+  assert.match((parseCidr('10.244.1.0/33') as { error: string }).error, /bad prefix length \(0-32\)/);
+  assert.match((parseCidr('cafe') as { error: string }).error, /has no \/prefix/);
+  // Go's net.ParseCIDR (and so the API server and the reference plugins) takes leading zeros
+  // in the prefix length: the same network.
+  assert.equal(c('10.244.1.0/024').text, '10.244.1.0/24');
 });
 
 test('overlap, containment and addresses never cross families', () => {

@@ -1,11 +1,11 @@
-// CIDR math for the agent: strict parsing of what the API hands over, overlap and containment.
-// ip-cidr does the arithmetic (network and last address as big integers); the text is checked
-// by Pier's own address grammar first, because ip-cidr is lenient where the API's data must not
-// be: it takes host bits, zones (`fd00::1%eth0/64`) and IPv4-mapped IPv6 (read as IPv4), and
-// its `contains` answers across families (`fd00::/0` contains 10.0.0.1).
-import IPCIDR from 'ip-cidr';
-import { isIPv4Text as isIPv4, isIPv6Text as isIPv6 } from '../base/ip-syntax.ts';
-import { bytesToIp, ipToBytes } from '../netlink/ip-bytes.ts';
+// CIDR math for the agent over the strict parser of src/base/cidr.ts (Go's rules, as the
+// reference plugins parse; ip-cidr for the arithmetic; no zones; IPv4-mapped IPv6 refused),
+// with a reason for each refusal, and each network's first and last address as big integers, so
+// that admission compares hundreds of networks with plain integer comparisons (and never across
+// families: ip-cidr's own `contains` answers yes for `fd00::/0` and 10.0.0.1).
+import { hasHostBits, parseCidrStrict, parseIpStrict } from '../base/cidr.ts';
+import { ipTextFamily, splitCidrText } from '../base/ip-syntax.ts';
+import { bytesToIp } from '../netlink/ip-bytes.ts';
 
 export type Family = 4 | 6;
 
@@ -21,13 +21,6 @@ export interface Cidr {
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
-
-/** The family of an address text, or undefined when it is not one (no zones, no brackets). */
-export function ipFamily(text: string): Family | undefined {
-  if (isIPv4(text)) return 4;
-  if (isIPv6(text) && !text.includes('%')) return 6;
-  return undefined;
-}
 
 /**
  * Every pass parses the same few hundred texts again (the Nodes rarely change): results are
@@ -51,10 +44,8 @@ function memo<T>(fn: (text: string) => T): (text: string) => T {
 export const parseIp = memo(parseIpText);
 
 function parseIpText(text: string): { text: string; family: Family; value: bigint } | undefined {
-  const family = ipFamily(text);
-  if (!family) return undefined;
-  const bytes = ipToBytes(text);
-  return { text: bytesToIp(bytes), family, value: BigInt(`0x${bytes.toString('hex')}`) };
+  const ip = parseIpStrict(text);
+  return ip && { text: ip.text, family: ip.family, value: BigInt(ip.address.bigInteger()) };
 }
 
 /**
@@ -69,25 +60,22 @@ export function parseCidr(text: string): Parsed<Cidr> {
 const parseCidrMemo = memo(parseCidrText);
 
 function parseCidrText(text: string): Parsed<Cidr> {
+  const c = parseCidrStrict(text);
+  if (!c) return { ok: false, error: `${JSON.stringify(text)} ${whyNotCidr(text)}` };
+  const first = c.range.start<bigint>({ type: 'bigInteger' });
+  const last = c.range.end<bigint>({ type: 'bigInteger' });
+  if (hasHostBits(c)) return { ok: false, error: `${JSON.stringify(text)} has host bits set (the network is ${c.network})` };
+  return { ok: true, value: { text: c.network, family: c.family, prefix: c.prefix, network: c.network.split('/')[0], first, last } };
+}
+
+/** Why the strict parser refused `text`, in words. */
+function whyNotCidr(text: string): string {
   const slash = text.indexOf('/');
-  if (slash < 0) return { ok: false, error: `${JSON.stringify(text)} has no /prefix` };
-  const addr = text.slice(0, slash);
-  const prefixText = text.slice(slash + 1);
-  const family = ipFamily(addr);
-  if (!family) return { ok: false, error: `${JSON.stringify(text)} is not an IP network` };
-  if (family === 6 && addr.includes('.')) return { ok: false, error: `${JSON.stringify(text)} is IPv4-mapped IPv6` };
-  const max = family === 4 ? 32 : 128;
-  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > max) {
-    return { ok: false, error: `${JSON.stringify(text)} has a bad prefix length (0-${max})` };
-  }
-  const prefix = Number(prefixText);
-  const range = new IPCIDR(text);
-  const first = range.start<bigint>({ type: 'bigInteger' });
-  const last = range.end<bigint>({ type: 'bigInteger' });
-  const network = fromValue(first, family);
-  const own = parseIp(addr)!;
-  if (own.value !== first) return { ok: false, error: `${JSON.stringify(text)} has host bits set (the network is ${network}/${prefix})` };
-  return { ok: true, value: { text: `${network}/${prefix}`, family, prefix, network, first, last } };
+  if (slash < 0) return 'has no /prefix';
+  const family = ipTextFamily(text.slice(0, slash));
+  if (family === 0) return 'is not an IP network';
+  if (!splitCidrText(text)) return `has a bad prefix length (0-${family === 4 ? 32 : 128})`;
+  return 'is IPv4-mapped IPv6';
 }
 
 /** The subnet of an interface address with its prefix (`203.0.113.7/24` -> 203.0.113.0/24). */
