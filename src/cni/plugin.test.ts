@@ -21,6 +21,7 @@ class World {
   readonly stores = new Map<string, MemoryStore>();
   readonly natCalls: Array<{ op: string; net: NatNetwork; arg?: unknown }> = [];
   natGcError: Error | undefined;
+  natDelError: Error | undefined;
   readonly netns = join(dir, `netns-${Math.random().toString(16).slice(2)}`);
 
   constructor() {
@@ -37,7 +38,10 @@ class World {
   readonly nat: NatDriver = {
     needed: (net, att) => net.ipMasq || Boolean(att?.portMappings.length),
     add: async (net, att) => void this.natCalls.push({ op: 'add', net, arg: att }),
-    del: async (net, key) => void this.natCalls.push({ op: 'del', net, arg: key }),
+    del: async (net, key) => {
+      this.natCalls.push({ op: 'del', net, arg: key });
+      if (this.natDelError) throw this.natDelError;
+    },
     check: async () => [],
     gc: async (net, valid) => {
       this.natCalls.push({ op: 'gc', net, arg: valid });
@@ -192,23 +196,76 @@ describe('GC without cni.dev/valid-attachments', () => {
 });
 
 describe('GC', () => {
-  it('carries on past a failed step and reports every error', async () => {
-    // A delegated IPAM that is not in CNI_PATH, and an nft failure.
-    const c = conf({ ipMasq: true, dataDir: DATA, ipam: { type: 'missing-ipam' } });
+  /** A record of Pier's for an attachment whose IPAM was delegated (and masqueraded). */
+  const saveDelegated = () => {
     const rec = world.store(DATA, 'unitnet');
     rec.save({
       containerID: 'gone', ifname: 'eth0', network: 'unitnet', ips: [], hostVeth: 'veth0badc0de', portMappings: [], ipMasq: true,
       bridge: 'unitbr0', bootId: 'test-boot', createdAt: new Date(0).toISOString(), extra: { ips: ['10.124.9.7/24'] },
     });
-    world.natGcError = new Error('nft exploded');
-    // NAT entries go first; the first failed step's code leads (999: the nft error).
-    const e = fails(await world.call('GC', { ...c, 'cni.dev/valid-attachments': [] }), 999, 'GC');
+    return rec;
+  };
+
+  it('carries on past a failed step and reports every error', async () => {
+    // A delegated IPAM that is not in CNI_PATH.
+    const c = conf({ ipMasq: true, dataDir: DATA, ipam: { type: 'missing-ipam' } });
+    const rec = saveDelegated();
+    const e = fails(await world.call('GC', { ...c, 'cni.dev/valid-attachments': [] }), 7, 'GC');
     assert.match(e.msg, /missing-ipam/);
-    assert.match(e.msg, /nft exploded/);
+    // The steps around the failed delegate still ran.
+    assert.equal(rec.records.size, 0, "Pier's own record was released");
     assert.ok(world.natCalls.some((x) => x.op === 'gc'), 'NAT GC ran');
-    // A record outlives its NAT entries (see gc.ts and del.ts): with the NAT step failed, the
-    // record stays for the next GC, and the delegate's GC still ran (its error is reported).
-    assert.equal(rec.records.size, 1, "Pier's record is kept while its NAT entries may remain");
+  });
+
+  it('releases nothing when the NAT entries could not be removed: a record outlives its NAT entries', async () => {
+    const c = conf({ ipMasq: true, dataDir: DATA, ipam: { type: 'missing-ipam' } });
+    const rec = saveDelegated();
+    world.natGcError = new Error('nft exploded');
+    const r = await world.call('GC', { ...c, 'cni.dev/valid-attachments': [] });
+    assert.notEqual(r.code, 0);
+    assert.match(r.reply.msg, /nft exploded/);
+    assert.doesNotMatch(r.reply.msg, /missing-ipam/, 'the delegate was asked to release addresses the DNAT still points at');
+    assert.equal(rec.records.size, 1, 'the record went before its NAT entries');
+  });
+});
+
+describe('DEL and the NAT entries', () => {
+  const natConf = () => conf({ ipMasq: true, capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } });
+  const dels = () => world.natCalls.filter((x) => x.op === 'del').length;
+
+  it("containerd's second DEL, with nothing left, does not ask the NAT driver", async () => {
+    ok(await world.call('ADD', natConf()), 'ADD');
+    ok(await world.call('DEL', natConf()), 'first DEL');
+    assert.equal(dels(), 1);
+    ok(await world.call('DEL', natConf(), { env: { CNI_NETNS: '' } }), 'second DEL');
+    ok(await world.call('DEL', natConf(), { containerId: 'never-added', env: { CNI_NETNS: '' } }), 'DEL of a key never added');
+    assert.equal(dels(), 1, 'a DEL with nothing recorded looked for NAT entries');
+  });
+
+  it('a store left mid-change proves nothing: DEL looks for NAT entries by key', async () => {
+    ok(await world.call('ADD', natConf()), 'ADD');
+    const store = world.store(DATA, 'unitnet');
+    store.records.clear();
+    store.interrupted = true;
+    ok(await world.call('DEL', natConf(), { env: { CNI_NETNS: '' } }), 'DEL');
+    assert.equal(dels(), 1);
+    assert.deepEqual(reserved(store), [], 'repair released the address');
+  });
+
+  it('a DEL whose NAT step fails keeps the record and the reservation for the retry', async () => {
+    ok(await world.call('ADD', natConf()), 'ADD');
+    const store = world.store(DATA, 'unitnet');
+    world.natDelError = new Error('nft refused');
+    const r = await world.call('DEL', natConf());
+    assert.notEqual(r.code, 0);
+    assert.match(r.reply.msg, /nft refused/);
+    assert.equal(store.records.size, 1);
+    assert.deepEqual(reserved(store), ['10.124.9.2']);
+    world.natDelError = undefined;
+    ok(await world.call('DEL', natConf(), { env: { CNI_NETNS: '' } }), 'retried DEL');
+    assert.equal(store.records.size, 0);
+    assert.deepEqual(reserved(store), []);
+    assert.equal(dels(), 2, 'the retry removed the NAT entries');
   });
 });
 

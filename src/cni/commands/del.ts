@@ -21,8 +21,11 @@
 // - GC removes the NAT entries of every attachment the runtime no longer lists before it
 //   releases their records (gc.ts), so a GC killed half-way leaves records, not orphans.
 // - The earlier-boot sweep releases records of a previous boot, whose nft entries went with it.
-//   (A ruleset restored from disk after a reboot would bring stale entries back: `pier gc` and
-//   the runtime's GC remove those by comment, as before.)
+// Two ways past this rule remain, both left to GC, which finds entries by comment whatever the
+// records say: a ruleset restored from disk after a reboot brings stale entries back; and an ADD
+// killed while its `nft -j -f` child sets the network up leaves that child to apply the dead
+// pod's entries after the runtime's DEL (a known race, test-e2e/cni-concurrency.test.ts). A
+// later DEL of that key found them before; now the next GC does.
 // The veth step still runs: it is cheap (no netns, no record: nothing to open), and with a
 // CNI_NETNS it finds a pair through the pod, as before.
 import * as nl from '../../netlink/index.ts';

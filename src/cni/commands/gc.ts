@@ -50,11 +50,11 @@ export async function cmdGc(ctx: Ctx<NodeEnv>): Promise<void> {
     await step('releasing the reservations and records', () => {
       released = ipamGcFor(ctx, valid);
     });
+    if (ctx.delegateIpam) {
+      await step(`GC of IPAM plugin ${ctx.delegateIpam}`, () => delegateGcFor(ctx, released, (e) => errors.push(e)));
+    }
   } else {
     deps.log.warn('GC: NAT entries not removed; keeping the reservations and records for the next GC');
-  }
-  if (ctx.delegateIpam) {
-    await step(`GC of IPAM plugin ${ctx.delegateIpam}`, () => delegateGcFor(ctx, released, (e) => errors.push(e)));
   }
   await step('removing veth pairs', () => {
     const h = new Handles();
