@@ -171,14 +171,12 @@ describe('concurrent processes', () => {
     assert.deepEqual(store(w), { other: [], records: [] });
   });
 
-  // A known race, kept visible until it is fixed (node:test reports a todo without failing the
-  // run): Pier killed while its `nft -j -f` child sets the network up leaves that child running;
-  // it applies the setup WITH the dead pod's elements after the runtime's DEL and GC are done,
-  // and the element stays until some later GC. Made certain here with strace: the child's
-  // nf_tables batch (sendmsg) is held 3 s, and Pier is killed just after it forked the child.
-  it('an ADD killed while its nft child runs: the child\'s late transaction leaves no element behind', {
-    todo: 'known race: the orphaned nft child applies the dead pod\'s elements after DEL and GC',
-  }, async () => {
+  // Pier killed while its `nft -j -f` child sets the network up: the child must die with it.
+  // Otherwise it applies the setup WITH the dead pod's elements after the runtime's DEL and GC
+  // are done, and the element stays until some later GC (src/nft/runner.ts, diesWithPier).
+  // Made certain here with strace: the child's nf_tables batch (sendmsg) is held 3 s, and Pier
+  // is killed just after it forked the child.
+  it('an ADD killed while its nft child runs: the child\'s late transaction leaves no element behind', async () => {
     const w = newWorld();
     const pod = w.addPod();
     const netns = w.netnsPath(pod);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyTransaction, deleteUdpConntrack, listTable, nftAvailable } from './runner.ts';
+import { applyTransaction, deleteUdpConntrack, diesWithPier, listTable, nftAvailable } from './runner.ts';
 import { buildDocument } from './build-attachment.ts';
 import { CniError } from '../cni/errors.ts';
 
@@ -27,6 +27,14 @@ describe('runner (fake binaries)', () => {
     const doc = buildDocument([{ add: { table: { family: 'inet', name: 't' } } }]);
     await applyTransaction(doc, { nft });
     assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), doc);
+  });
+
+  it('runs a found nft under setpriv --pdeathsig KILL; a missing nft or setpriv runs nft as it is', () => {
+    assert.deepEqual(diesWithPier('/usr/sbin/nft', ['-j', '-f', '/proc/self/fd/3'], '/usr/bin/setpriv'),
+      ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', '/usr/sbin/nft', '-j', '-f', '/proc/self/fd/3']]);
+    // Not found: spawning the bare name keeps the ENOENT that says "install nftables".
+    assert.deepEqual(diesWithPier('nft', ['-j'], '/usr/bin/setpriv'), ['nft', ['-j']]);
+    assert.deepEqual(diesWithPier('/usr/sbin/nft', ['-j'], 'setpriv'), ['/usr/sbin/nft', ['-j']]);
   });
 
   it('turns an nft failure into code 102 with stderr in the details', async () => {

@@ -40,8 +40,9 @@ export async function applyTransaction(doc: NftDocument, opts: RunnerOptions = {
   // execa hands a descriptor number straight to spawn(); its types admit numbers for fds 0-2 only.
   const stdio = ['ignore', 'pipe', 'pipe', fd] as unknown as Options['stdio'];
   try {
+    const [bin, args] = diesWithPier(resolveBinary(o.nft), ['-j', '-f', `/proc/self/fd/${DOC_FD}`]);
     const r = await settle(
-      (await execa())(resolveBinary(o.nft), ['-j', '-f', `/proc/self/fd/${DOC_FD}`], {
+      (await execa())(bin, args, {
         stdio,
         reject: false,
         timeout: o.timeoutMs,
@@ -51,6 +52,22 @@ export async function applyTransaction(doc: NftDocument, opts: RunnerOptions = {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+let setprivPath: string | undefined;
+
+/**
+ * `bin args` run under `setpriv --pdeathsig KILL` (util-linux), so that nft dies with Pier.
+ * Without it, a Pier killed mid-ADD (a runtime's timeout) leaves its nft child to apply the dead
+ * pod's elements after the runtime's DEL and GC have run, and they stay until a later GC. With it,
+ * the kernel kills nft as Pier exits, before the runtime can even see the exit: the transaction
+ * is then either not sent (nothing to undo) or already applied (DEL removes it). One exec more
+ * (~1 ms) on a path that runs when a network is first set up, not per pod. Without setpriv (or
+ * when `bin` was not found, so the missing-nft report stays nft's own ENOENT) nft runs as it is.
+ */
+export function diesWithPier(bin: string, args: string[], setpriv: string = (setprivPath ??= resolveBinary('setpriv'))): [string, string[]] {
+  if (!bin.includes('/') || !setpriv.includes('/')) return [bin, args];
+  return [setpriv, ['--pdeathsig', 'KILL', '--', bin, ...args]];
 }
 
 /**

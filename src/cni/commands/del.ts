@@ -21,11 +21,10 @@
 // - GC removes the NAT entries of every attachment the runtime no longer lists before it
 //   releases their records (gc.ts), so a GC killed half-way leaves records, not orphans.
 // - The earlier-boot sweep releases records of a previous boot, whose nft entries went with it.
-// Two ways past this rule remain, both left to GC, which finds entries by comment whatever the
-// records say: a ruleset restored from disk after a reboot brings stale entries back; and an ADD
-// killed while its `nft -j -f` child sets the network up leaves that child to apply the dead
-// pod's entries after the runtime's DEL (a known race, test-e2e/cni-concurrency.test.ts). A
-// later DEL of that key found them before; now the next GC does.
+// One way past this rule remains, left to GC, which finds entries by comment whatever the
+// records say: a ruleset restored from disk after a reboot brings stale entries back. (An ADD
+// killed while its `nft -j -f` child ran used to be a second: the child applied the dead pod's
+// entries after the runtime's DEL. The child now dies with Pier: runner.ts, diesWithPier.)
 // The veth step still runs: it is cheap (no netns, no record: nothing to open), and with a
 // CNI_NETNS it finds a pair through the pod, as before.
 import * as nl from '../../netlink/index.ts';
