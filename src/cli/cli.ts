@@ -1,7 +1,7 @@
 // The human CLI (a subcommand on the command line, or no CNI_* variables at all): wire named
 // netns (up/down/check), list, explain, diagnose, and node-level STATUS/GC/resync.
 import { PIER_VERSION } from '../version.ts';
-import { COMMANDS, DEFAULT_CONF_DIR, HELP, commandHelp } from './help.ts';
+import { COMMANDS, DEFAULT_CNI_BIN_DIR, DEFAULT_CONF_DIR, HELP, commandHelp } from './help.ts';
 import { DEFAULT_DATA_DIR } from '../ipam/config.ts';
 import { listAttachments } from '../ipam/ipam.ts';
 import { CliError, findPierConfs, loadNetworkConf } from './conf-file.ts';
@@ -180,6 +180,20 @@ async function dispatch(cmd: string, a: Args, io: CliIo): Promise<number> {
       const live = before.filter((r) => r.netnsPath && existsSync(r.netnsPath)).map((r) => ({ containerID: r.containerID, ifname: r.ifname }));
       await runCni({ command: 'GC', conf: { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': live }, env });
       io.stdout.write(`${conf.name}: kept ${live.length} live attachment(s), released ${before.length - live.length}\n`);
+      return 0;
+    }
+    case 'install-cni': {
+      const { defaultSource, installCni } = await import('./install-cni.ts');
+      const source = flag(a, '--source') ?? defaultSource();
+      if (!source) throw new CliError('this pier runs from source, not as the single executable', 'pass --source dist/pier (npm run build makes it)');
+      const dest = flag(a, '--dest') ?? DEFAULT_CNI_BIN_DIR;
+      let installed: string[];
+      try {
+        installed = installCni({ source, dest });
+      } catch (err) {
+        throw new CliError((err as Error).message, `is ${dest} writable? In the DaemonSet it is the host's /opt/cni/bin, mounted read-write`);
+      }
+      for (const path of installed) io.stdout.write(`installed ${path}\n`);
       return 0;
     }
     case 'resync': {

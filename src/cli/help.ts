@@ -7,6 +7,7 @@ import { DEFAULT_STATE_DIR } from './up-down.ts';
 import { DEFAULT_RUN_DIR } from '../agent/state.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/net.d';
+export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 
 export interface Option {
   /** Spellings, e.g. `['-c', '--conf']`. */
@@ -117,6 +118,15 @@ export const COMMANDS: Record<string, Command> = {
       { names: ['--prune'], about: 'also remove elements no attachment in the store owns (default: only add)' },
     ],
     exit: '0 when everything was rebuilt, 1 when a record was skipped (listed on stdout) or it failed',
+  },
+  'install-cni': {
+    usage: 'pier install-cni [--dest DIR] [--source FILE]',
+    about: 'copy this executable into a CNI bin dir as pier and pier-ipam, each written to a temp name, fsynced and renamed into place: a runtime never runs a half-written file, and a pier already running keeps its old file (the DaemonSet\'s init container runs this)',
+    options: [
+      { names: ['--dest'], value: 'DIR', about: `the CNI bin dir to install into, made if missing (default ${DEFAULT_CNI_BIN_DIR})` },
+      { names: ['--source'], value: 'FILE', about: 'the executable to install (default: this one; required when pier runs from source, not as the single executable)' },
+    ],
+    exit: `0 when both names are in place, ${FAILED}; the names keep what they held`,
   },
 };
 
