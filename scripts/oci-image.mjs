@@ -11,8 +11,9 @@
 //        [--created ISO-TIME] [--no-gzip]
 //
 // REF is the full image name (`localhost/pier/pause:1`); it goes into index.json both as
-// `io.containerd.image.name` (what containerd names the imported image) and as the tag in
-// `org.opencontainers.image.ref.name` (what OCI tools read).
+// `io.containerd.image.name` (what containerd names the imported image) and as
+// `org.opencontainers.image.ref.name`, whole: `podman load` names the image from it (a bare tag
+// there would give `localhost/1:latest`), as `podman save --format oci-archive` writes it.
 //
 // Reproducible: entries are sorted, owned by 0:0, dated --created (default: SOURCE_DATE_EPOCH,
 // else 1970-01-01), and gzip carries no time stamp; the same inputs give the same digests. Regular
@@ -144,24 +145,16 @@ const MEDIA = {
   layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
 };
 
-/** `localhost/pier/pause:1` -> `1`; a name without a tag gets `latest`. */
-function tagOf(name) {
-  const last = name.split('/').pop();
-  const at = last.indexOf('@');
-  const base = at >= 0 ? last.slice(0, at) : last;
-  const colon = base.lastIndexOf(':');
-  return colon >= 0 ? base.slice(colon + 1) : 'latest';
-}
-
 /**
- * The archive (a tar Buffer) and the manifest digest for an image of `rootfs` with the given
- * image config. `o`: {rootfs, name, entrypoint?, cmd?, env?, workdir?, labels?, user?,
+ * The archive (a tar Buffer) and the manifest digest for an image of `rootfs` (or of `entries`,
+ * the layer's tar entries in order, as `tar()` takes them) with the given image config.
+ * `o`: {rootfs | entries, name, entrypoint?, cmd?, env?, workdir?, labels?, user?,
  * exposedPorts?, arch?, os?, created?, gzip?}.
  */
 export function buildOciArchive(o) {
   const created = o.created ?? new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000).toISOString();
   const mtime = Math.floor(Date.parse(created) / 1000);
-  const layerTar = tar(rootfsEntries(o.rootfs), mtime);
+  const layerTar = tar(o.entries ?? rootfsEntries(o.rootfs), mtime);
   const gzip = o.gzip ?? true;
   // level 9 and no header time: the same tree gives the same blob.
   const layer = gzip ? gzipSync(layerTar, { level: 9 }) : layerTar;
@@ -199,7 +192,7 @@ export function buildOciArchive(o) {
         digest: sha256(manifestBlob),
         size: manifestBlob.length,
         platform: { architecture: config.architecture, os: config.os },
-        annotations: { 'io.containerd.image.name': o.name, 'org.opencontainers.image.ref.name': tagOf(o.name) },
+        annotations: { 'io.containerd.image.name': o.name, 'org.opencontainers.image.ref.name': o.name },
       },
     ],
   };

@@ -54,7 +54,7 @@ test('the archive is an OCI layout whose blobs match their digests, and the imag
   assert.equal(index.schemaVersion, 2);
   const m = index.manifests[0];
   assert.equal(r.stdout.trim(), m.digest, 'prints the manifest digest');
-  assert.deepEqual(m.annotations, { 'io.containerd.image.name': 'localhost/pier/test:v1', 'org.opencontainers.image.ref.name': 'v1' });
+  assert.deepEqual(m.annotations, { 'io.containerd.image.name': 'localhost/pier/test:v1', 'org.opencontainers.image.ref.name': 'localhost/pier/test:v1' });
   assert.deepEqual(m.platform, { architecture: 'amd64', os: 'linux' });
   const manifestBytes = blob(layout, m.digest);
   assert.equal(sha(manifestBytes), m.digest);
