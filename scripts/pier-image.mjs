@@ -171,9 +171,9 @@ function whichNft() {
 }
 
 /** Everything the image holds, read from this host. */
-export function hostPlan({ root = ROOT, pier = join(root, 'dist/pier'), nft = whichNft() } = {}) {
+export function hostPlan({ root = ROOT, pier = join(root, 'dist/pier'), koffi = embeddedKoffi(root), nft = whichNft() } = {}) {
   const files = new Map();
-  for (const lib of new Set([...ldd(pier), ...ldd(embeddedKoffi(root)), ...ldd(nft)])) resolveInto(lib, hostStat, files);
+  for (const lib of new Set([...ldd(pier), ...ldd(koffi), ...ldd(nft)])) resolveInto(lib, hostStat, files);
   resolveInto(nft, hostStat, files);
   files.set(PIER_PATH, { type: 'file', mode: 0o755, source: pier });
   return layerPlan(files, IMAGE_DIRS);
@@ -215,7 +215,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     const o = parseArgs(process.argv.slice(2));
     if (o.build) ensureFreshBuild(ROOT);
     const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
-    const plan = hostPlan({ nft: o.nft });
+    const plan = hostPlan({ ...(o.nft && { nft: o.nft }) });
     const entries = plan.map(({ source, ...e }) => (e.type === 'file' ? { ...e, data: readFileSync(source) } : e));
     const opts = imageOptions(version);
     const { archive, digest } = buildOciArchive({ ...opts, ...(o.name && { name: o.name }), entries });

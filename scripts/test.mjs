@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs the test suites with node:test: unit tests (src/**/*.test.ts, no root needed) and the
-// e2e tests (test-e2e/*.test.ts, root and a real kernel). TypeScript is loaded through tsx.
+// Runs the test suites with node:test: unit tests (src/**/*.test.ts and scripts/*.test.ts, no root
+// needed) and the e2e tests (test-e2e/*.test.ts, root and a real kernel). TypeScript is loaded through tsx.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,8 @@ const args = process.argv.slice(2);
 const only = args.filter((a) => !a.startsWith('--'));
 const unit = !args.includes('--e2e');
 const e2e = !args.includes('--unit');
-let files = [...(unit ? find('src') : []), ...(e2e ? find('test-e2e') : [])];
+// Unit tests live beside their code: in src/, and in scripts/ for the build's own pure parts.
+let files = [...(unit ? [...find('src'), ...find('scripts')] : []), ...(e2e ? find('test-e2e') : [])];
 if (only.length) files = files.filter((f) => only.some((o) => f.includes(o)));
 if (!files.length) {
   console.error('no test files matched');

@@ -84,7 +84,7 @@ export class NodeWatch {
         }
         this.setReachable(e.status !== undefined, e.message);
         const delay = backoffDelay(this.failures++, API_BACKOFF);
-        const hint = e.status === 403 ? 'RBAC: the agent needs get, list, watch and patch on nodes and patch on nodes/status (README, "Kubernetes cluster")' : undefined;
+        const hint = e.status === 403 ? 'RBAC: the agent needs list, watch and patch on nodes and patch on nodes/status (the ClusterRole pier-agent of conf/kubernetes/pier.yaml)' : undefined;
         this.deps.log.warn('API call failed; retrying', { error: e.message, retryInMs: delay, ...(hint && { hint }) });
         if (this.rv !== undefined) this.restarted('error');
         await sleep(delay, signal);
