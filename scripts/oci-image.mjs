@@ -12,8 +12,9 @@
 //
 // REF is the full image name (`localhost/pier/pause:1`); it goes into index.json both as
 // `io.containerd.image.name` (what containerd names the imported image) and as
-// `org.opencontainers.image.ref.name`, whole: `podman load` names the image from it (a bare tag
-// there would give `localhost/1:latest`), as `podman save --format oci-archive` writes it.
+// `org.opencontainers.image.ref.name`, whole, as `podman save --format oci-archive` writes it:
+// a tool that reads only the OCI annotation gets the full name (podman 4.3 without the
+// containerd one names a bare tag `localhost/1:latest`).
 //
 // Reproducible: entries are sorted, owned by 0:0, dated --created (default: SOURCE_DATE_EPOCH,
 // else 1970-01-01), and gzip carries no time stamp; the same inputs give the same digests. Regular

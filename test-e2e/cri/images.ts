@@ -2,7 +2,7 @@
 // Debian's busybox-static, each packed by scripts/oci-image.mjs into an OCI archive that
 // `ctr images import` reads. Built once per process into a temp dir.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -79,4 +79,22 @@ export function testImages(): TestImages {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+let pierBuilt: TestImage | undefined;
+
+/**
+ * Pier's own image, built from the current dist/pier by `scripts/pier-image.mjs` (what `npm run
+ * image` runs) into a temp dir once per process, so it always matches the tree (call
+ * ensureBuilt() first). Named as conf/kubernetes/pier.yaml expects: localhost/pier:<version>.
+ */
+export function pierImage(): TestImage {
+  if (pierBuilt) return pierBuilt;
+  const dir = mkdtempSync(join(tmpdir(), 'pt-pier-image-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const archive = join(dir, 'pier-image.tar');
+  run(process.execPath, [join(ROOT, 'scripts/pier-image.mjs'), '--no-build', '--out', archive]);
+  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  pierBuilt = { ref: `localhost/pier:${version}`, archive };
+  return pierBuilt;
 }
