@@ -131,7 +131,7 @@ test('the agent runs from the image with the manifest\'s args, env, mounts and i
   await waitFor('the ready file on the node', () => existsSync(nodePath(list.plugins[0].readyFile)), 60_000);
 });
 
-test('its masquerade table is in the node\'s netns (the image\'s nft), its /healthz answers where the probes look, NetworkUnavailable is False', async () => {
+test('its masquerade table is in the node\'s netns (the image\'s nft), its /healthz answers where the probes look, NetworkUnavailable is False', async (t) => {
   await waitFor('table inet pier_cluster in the node netns', () => host.exec('nft', ['list', 'table', 'inet', 'pier_cluster']).status === 0, 60_000);
   const probe = agentSpec.livenessProbe.httpGet;
   const url = `http://${probe.host}:${probe.port}${probe.path}`;
@@ -142,6 +142,16 @@ test('its masquerade table is in the node\'s netns (the image\'s nft), its /heal
     const conds = JSON.parse(cp.kubectl(['get', 'node', NODE, '-o', 'json'])).status.conditions ?? [];
     return conds.some((c: { type: string; status: string; reason: string }) => c.type === 'NetworkUnavailable' && c.status === 'False' && c.reason === 'PierRoutesCreated');
   }, 60_000);
+  // For the manifest's memory request and limit: what the container's memory cgroup counts
+  // (the figure a limit applies to), reported, not asserted.
+  try {
+    const cg = `/sys/fs/cgroup/memory${host.cgroupParent}/agent`;
+    const stat = Object.fromEntries(readFileSync(`${cg}/memory.stat`, 'utf8').trim().split('\n').map((l) => l.split(' ')));
+    const mb = (n: string | number) => `${(Number(n) / 2 ** 20).toFixed(1)} MiB`;
+    t.diagnostic(`agent container memory: usage ${mb(readFileSync(`${cg}/memory.usage_in_bytes`, 'utf8'))}, rss ${mb(stat.rss)}, cache ${mb(stat.cache)}, max ${mb(readFileSync(`${cg}/memory.max_usage_in_bytes`, 'utf8'))}`);
+  } catch {
+    // No cgroup v1 memory controller here: nothing to report.
+  }
 });
 
 test('SIGTERM: the agent exits 0 and leaves the conflist and the table in place', async () => {
