@@ -29,4 +29,4 @@ export declare function parseLdd(text: string, what?: string): string[];
 export declare function resolveInto(path: string, host: (p: string) => HostStat, into?: Map<string, HostStat>): Map<string, HostStat>;
 export declare function layerPlan(files: Map<string, HostStat>, dirs?: Map<string, number>): PlanEntry[];
 export declare function imageOptions(version: string): ImageOptions;
-export declare function hostPlan(o?: { root?: string; pier?: string; koffi?: string; nft?: string }): PlanEntry[];
+export declare function hostPlan(o?: { root?: string; pier?: string; koffi?: string; nft?: string; setpriv?: string }): PlanEntry[];

@@ -7,6 +7,8 @@
 // - the shared libraries dist/pier needs, and those of koffi.node (the native module the
 //   executable carries and dlopens at run time), as `ldd` finds them, with the dynamic loader;
 // - /usr/sbin/nft and its libraries: the agent keeps its masquerade table with `nft -j -f`;
+// - /usr/bin/setpriv (util-linux) and its libraries: Pier runs nft under `setpriv --pdeathsig
+//   KILL` when it finds it, so an nft child dies with a killed Pier (src/nft/runner.ts);
 // - empty /etc, /run, /tmp and /var/lib: mount points, and where koffi.node is written when
 //   /run/pier is not mounted (src/native/load-koffi.ts).
 // Every path is the host's own, symlinks included (merged /usr: /lib -> usr/lib), so the ELF
@@ -159,22 +161,26 @@ function embeddedKoffi(root) {
   return join(root, rel);
 }
 
-function whichNft() {
-  for (const p of ['/usr/sbin/nft', '/sbin/nft', '/usr/local/sbin/nft']) {
+/** The first of `paths` that is a file, else an error saying which package has it. */
+function which(paths, why) {
+  for (const p of paths) {
     try {
       if (statSync(p).isFile()) return p;
     } catch {
       // next
     }
   }
-  throw new Error('nft is not installed (Debian: apt-get install nftables): the agent runs it');
+  throw new Error(`${paths[0]} is not installed: ${why}`);
 }
+const whichNft = () => which(['/usr/sbin/nft', '/sbin/nft', '/usr/local/sbin/nft'], 'the agent runs it (Debian: apt-get install nftables)');
+const whichSetpriv = () => which(['/usr/bin/setpriv', '/bin/setpriv'], 'nft runs under it (Debian: util-linux)');
 
-/** Everything the image holds, read from this host. */
-export function hostPlan({ root = ROOT, pier = join(root, 'dist/pier'), koffi = embeddedKoffi(root), nft = whichNft() } = {}) {
+/** Everything the image holds, read from this host: pier, the tools it runs, their libraries. */
+export function hostPlan({ root = ROOT, pier = join(root, 'dist/pier'), koffi = embeddedKoffi(root), nft = whichNft(), setpriv = whichSetpriv() } = {}) {
   const files = new Map();
-  for (const lib of new Set([...ldd(pier), ...ldd(koffi), ...ldd(nft)])) resolveInto(lib, hostStat, files);
-  resolveInto(nft, hostStat, files);
+  const tools = [nft, setpriv];
+  for (const lib of new Set([pier, koffi, ...tools].flatMap(ldd))) resolveInto(lib, hostStat, files);
+  for (const tool of tools) resolveInto(tool, hostStat, files);
   files.set(PIER_PATH, { type: 'file', mode: 0o755, source: pier });
   return layerPlan(files, IMAGE_DIRS);
 }

@@ -156,8 +156,8 @@ test('the archive: config and index as asked, the layer holds exactly the plan, 
 });
 
 test('hostPlan on this machine: every library ldd names for the executables, with its loader', () => {
-  // Any dynamic executables stand in for dist/pier, koffi.node and nft.
-  const plan = hostPlan({ root: dir, pier: '/bin/ls', koffi: '/bin/ls', nft: '/bin/true' });
+  // Any dynamic executables stand in for dist/pier, koffi.node, nft and setpriv.
+  const plan = hostPlan({ root: dir, pier: '/bin/ls', koffi: '/bin/ls', nft: '/bin/true', setpriv: '/bin/false' });
   const names = new Set(plan.map((e) => e.name));
   assert.ok(names.has('usr/local/bin/pier'));
   for (const lib of parseLdd(spawnSync('ldd', ['/bin/ls'], { encoding: 'utf8' }).stdout)) {

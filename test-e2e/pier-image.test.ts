@@ -4,9 +4,10 @@
 //   mount namespace), where the CRI plugin (what a kubelet asks) finds it by its name;
 // - `podman load` into a private podman storage (its own --root, --runroot and config).
 // Each then runs: `pier --version`, the default command (`pier agent`, which stops at once
-// outside a pod), `pier agent --help`, `pier install-cni` into a bind-mounted dir, as the
-// DaemonSet's init container does, and `pier up` in a privileged container with a network
-// namespace of its own: koffi's native module (netlink, setns) and nft work inside the image.
+// outside a pod), `pier agent --help`, nft under setpriv (as pier runs it), `pier install-cni`
+// into a bind-mounted dir, as the DaemonSet's init container does, and `pier up` in a
+// privileged container with a network namespace of its own: koffi's native module (netlink,
+// setns) and nft work inside the image.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -26,7 +27,9 @@ const image = pierImage();
 const pierBytes = readFileSync(PIER);
 
 /** What every runtime must show for the image, given a way to run it with args and mounts. */
-function checksFor(runIn: (name: string, args: string[], o?: { bind?: [string, string]; privileged?: boolean }) => SpawnSyncReturns<string>, scratch: () => string) {
+type RunOptions = { bind?: [string, string]; privileged?: boolean; entrypoint?: string };
+
+function checksFor(runIn: (name: string, args: string[], o?: RunOptions) => SpawnSyncReturns<string>, scratch: () => string) {
   test('pier --version', () => {
     const r = runIn('version', ['--version']);
     assert.equal(r.status, 0, r.stderr);
@@ -59,6 +62,12 @@ function checksFor(runIn: (name: string, args: string[], o?: { bind?: [string, s
     const v = spawnSync(join(dest, 'pier-ipam'), [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8' });
     assert.equal(v.status, 0, v.stderr);
     assert.ok(JSON.parse(v.stdout).supportedVersions.includes('1.0.0'));
+  });
+
+  test('the tools pier runs are there: nft, under setpriv --pdeathsig', () => {
+    const r = runIn('nft', ['--pdeathsig', 'KILL', '--', '/usr/sbin/nft', '--version'], { entrypoint: '/usr/bin/setpriv' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^nftables v\d/);
   });
 
   test('pier up in a privileged container with its own netns: koffi (netlink, setns) and nft work in the image', () => {
@@ -113,7 +122,7 @@ describe('containerd 1.6: ctr images import, then ctr run', () => {
         ...(o.bind ? ['--mount', `type=bind,src=${o.bind[0]},dst=${o.bind[1]},options=rbind:rw`] : []),
         // Arguments after the ID replace the whole command line, entrypoint included (not
         // Docker's rule, which the kubelet follows): name pier; none runs Entrypoint + Cmd.
-        image.ref, `${prefix}-${name}-${++n}`, ...(args.length ? ['/usr/local/bin/pier', ...args] : []),
+        image.ref, `${prefix}-${name}-${++n}`, ...(args.length ? [o.entrypoint ?? '/usr/local/bin/pier', ...args] : []),
       ]),
     () => {
       const d = join(host.dir, `dest-${++n}`);
@@ -171,6 +180,7 @@ describe('podman 4.3: podman load, then podman run --network none', () => {
       podman('run', '--rm', '--network', 'none', '--name', `${name}-${++n}`,
         ...(o.privileged ? ['--privileged'] : []),
         ...(o.bind ? ['-v', `${o.bind[0]}:${o.bind[1]}`] : []),
+        ...(o.entrypoint ? ['--entrypoint', o.entrypoint] : []),
         image.ref, ...args),
     () => {
       const d = join(dir, `dest-${++n}`);
