@@ -28,5 +28,6 @@ export declare function imageName(version: string): string;
 export declare function parseLdd(text: string, what?: string): string[];
 export declare function resolveInto(path: string, host: (p: string) => HostStat, into?: Map<string, HostStat>): Map<string, HostStat>;
 export declare function layerPlan(files: Map<string, HostStat>, dirs?: Map<string, number>): PlanEntry[];
-export declare function imageOptions(version: string): ImageOptions;
+export declare function ociArch(nodeArch?: string): string;
+export declare function imageOptions(version: string, arch?: string): ImageOptions;
 export declare function hostPlan(o?: { root?: string; pier?: string; koffi?: string; nft?: string; setpriv?: string }): PlanEntry[];

@@ -108,15 +108,22 @@ export function layerPlan(files, dirs = new Map()) {
   return [...entries.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+/** The OCI architecture of this machine (dist/pier is this machine's Node binary). */
+export function ociArch(nodeArch = process.arch) {
+  const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' }[nodeArch];
+  if (!arch) throw new Error(`no OCI architecture for Node's ${nodeArch}`);
+  return arch;
+}
+
 /** The image config: `pier agent` by default; `args: [install-cni, ...]` in a pod replaces Cmd. */
-export function imageOptions(version) {
+export function imageOptions(version, arch = ociArch()) {
   return {
     name: imageName(version),
     entrypoint: [PIER_PATH],
     cmd: ['agent'],
     env: [PATH_ENV],
     workdir: '/',
-    arch: 'amd64',
+    arch,
     os: 'linux',
     labels: {
       'org.opencontainers.image.title': 'pier',

@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { IMAGE_DIRS, PIER_PATH, hostPlan, imageName, imageOptions, layerPlan, parseLdd, resolveInto, type HostStat } from './pier-image.mjs';
+import { IMAGE_DIRS, PIER_PATH, hostPlan, imageName, imageOptions, layerPlan, ociArch, parseLdd, resolveInto, type HostStat } from './pier-image.mjs';
 import { buildOciArchive } from './oci-image.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'pt-pier-image-'));
@@ -120,8 +120,12 @@ test('layerPlan: sorted, every parent dir before its children, pier read from di
   assert.equal(plan.find((e) => e.name === 'usr/sbin/nft')?.source, '/usr/sbin/nft');
 });
 
-test('the image runs `pier agent` by default, is named localhost/pier:<version>, linux/amd64', () => {
-  const o = imageOptions('1.2.3');
+test('the image runs `pier agent` by default, is named localhost/pier:<version>, linux and the build machine\'s architecture', () => {
+  assert.equal(ociArch('x64'), 'amd64');
+  assert.equal(ociArch('arm64'), 'arm64');
+  assert.throws(() => ociArch('mips'), /no OCI architecture/);
+  assert.equal(imageOptions('1.2.3').arch, ociArch(process.arch));
+  const o = imageOptions('1.2.3', 'amd64');
   assert.equal(o.name, 'localhost/pier:1.2.3');
   assert.equal(imageName('1.2.3'), o.name);
   assert.deepEqual(o.entrypoint, ['/usr/local/bin/pier']);
@@ -132,8 +136,8 @@ test('the image runs `pier agent` by default, is named localhost/pier:<version>,
 
 test('the archive: config and index as asked, the layer holds exactly the plan, and the same input gives the same bytes', () => {
   const entries = debianPlan().map(({ source, ...e }) => (e.type === 'file' ? { ...e, data: Buffer.from(`contents of ${source}\n`) } : e));
-  const { archive, digest } = buildOciArchive({ ...imageOptions('1.2.3'), entries });
-  assert.deepEqual(buildOciArchive({ ...imageOptions('1.2.3'), entries }).archive, archive, 'reproducible');
+  const { archive, digest } = buildOciArchive({ ...imageOptions('1.2.3', 'amd64'), entries });
+  assert.deepEqual(buildOciArchive({ ...imageOptions('1.2.3', 'amd64'), entries }).archive, archive, 'reproducible');
   const out = join(dir, 'layout');
   mkdirSync(out);
   writeFileSync(join(dir, 'image.tar'), archive);
