@@ -176,6 +176,7 @@ export function fakeKernel(): SystemCalls {
     unshare: () => fail('EPERM'),
     mount: () => fail('EPERM'),
     umount2: () => fail('EPERM'),
+    pipe2: () => fail('EMFILE'),
     _exit: () => {
       throw new Error('warm-up: _exit');
     },

@@ -173,43 +173,66 @@ describe('concurrent processes', () => {
 
   // Pier killed while its `nft -j -f` child sets the network up: the child must die with it.
   // Otherwise it applies the setup WITH the dead pod's elements after the runtime's DEL and GC
-  // are done, and the element stays until some later GC (src/nft/runner.ts, diesWithPier).
-  // Made certain here with strace: the child's nf_tables batch (sendmsg) is held 3 s, and Pier
-  // is killed just after it forked the child.
-  it('an ADD killed while its nft child runs: the child\'s late transaction leaves no element behind', async () => {
-    const w = newWorld();
-    const pod = w.addPod();
-    const netns = w.netnsPath(pod);
-    const conf = w.conf('1.1.0', { extra: { ipMasq: true } });
-    const warm = { containerId: 'warm', netns, ifname: 'eth0' };
-    ok(w.call({ command: 'ADD', ...warm }, conf), 'ADD');
-    ok(w.call({ command: 'DEL', ...warm }, conf), 'DEL');
-    w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
-    const traced = traceKillPoints(w, { command: 'ADD', containerId: 'traced', netns, ifname: 'eth0' }, conf);
-    ok(traced.reply, 'traced ADD');
-    ok(w.call({ command: 'DEL', containerId: 'traced', netns, ifname: 'eth0' }, conf), 'DEL');
-    w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
-    const i = traced.points.findIndex((p) => p.syscall === 'clone');
-    const after = traced.points.slice(i + 1).find((p) => p.syscall === 'write');
-    assert.ok(i >= 0 && after, 'the traced ADD started nft and wrote after it');
+  // are done, and the element stays until some later GC (src/nft/runner.ts, applyTransaction).
+  // strace holds the child at the moment named, the test kills Pier (by PID) when the child is
+  // there, then runs DEL and GC, waits for the child to end, and looks for the pod's element.
+  // - while nft runs: nft's nf_tables batch (sendmsg) is held 3 s;
+  // - after setpriv started but before it armed the signal (its first prctl is held 3 s): Pier
+  //   must not have handed over the document yet. The kill comes 1 s into that hold, so that a
+  //   Pier that writes the document without waiting for nft has done so (seen red that way);
+  //   a right one waits whatever the delay, so this is no timing assertion.
+  const kills = [
+    { when: 'while its nft child runs', comm: 'nft', settleMs: 0, strace: ['-e', 'trace=sendmsg', '-e', 'inject=sendmsg:delay_enter=3000000'] },
+    { when: 'after it started setpriv, before setpriv armed the child to die with it', comm: 'setpriv', settleMs: 1000, strace: ['-e', 'trace=prctl', '-e', 'inject=prctl:delay_enter=3000000:when=1'] },
+  ];
+  for (const k of kills) {
+    it(`an ADD killed ${k.when}: no element of it lands after DEL and GC`, async () => {
+      const w = newWorld();
+      const pod = w.addPod();
+      const netns = w.netnsPath(pod);
+      const conf = w.conf('1.1.0', { extra: { ipMasq: true } });
+      // The table goes after a first ADD and DEL, so that the next ADD sets it up through nft.
+      const warm = { containerId: 'warm', netns, ifname: 'eth0' };
+      ok(w.call({ command: 'ADD', ...warm }, conf), 'ADD');
+      ok(w.call({ command: 'DEL', ...warm }, conf), 'DEL');
+      w.exec('nft', ['delete', 'table', 'inet', conf.nftTable]);
 
-    const id = { containerId: 'victim', netns, ifname: 'eth0' };
-    const env = Object.entries(w.env({ command: 'ADD', ...id })).map(([k, v]) => `${k}=${v}`);
-    const base = join(w.dataDir, 'race');
-    const child = spawn('ip', ['netns', 'exec', w.host, 'strace', '-f', '-ff', '-qq', '-o', base, '-e', 'trace=write,sendmsg',
-      '-e', `inject=write:signal=KILL:when=${after.nth}`, '-e', 'inject=sendmsg:delay_enter=3000000', 'env', '-i', ...env, PIER], { stdio: ['pipe', 'ignore', 'ignore'] });
-    running.add(child.pid!);
-    child.stdin.end(JSON.stringify(conf));
-    const closed = once(child, 'close');
-    // Pier is dead (its trace says so); its nft child is held in its sendmsg.
-    await waitFor(() => readdirSync(w.dataDir).some((f) => f.startsWith('race.') && readFileSync(join(w.dataDir, f), 'utf8').includes('+++ killed by SIGKILL')), 'Pier to be killed');
-    ok(w.call({ command: 'DEL', ...id }, conf), 'DEL');
-    ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), 'GC');
-    await closed;
-    running.delete(child.pid!);
-    const table = listTable(w.host, `pier_test_${w.prefix}`);
-    assert.deepEqual(table ? elementsOf(table).filter((e) => e.comment === 'victim/eth0') : [], [], 'an element of the dead ADD landed after DEL and GC');
-  });
+      const id = { containerId: 'victim', netns, ifname: 'eth0' };
+      const env = Object.entries(w.env({ command: 'ADD', ...id })).map(([key, v]) => `${key}=${v}`);
+      // `ip netns exec` and then strace exec in place: child.pid is strace's; Pier is its child.
+      const child = spawn('ip', ['netns', 'exec', w.host, 'strace', '-f', '-qq', '-o', '/dev/null', ...k.strace, 'env', '-i', ...env, PIER], { stdio: ['pipe', 'ignore', 'ignore'] });
+      running.add(child.pid!);
+      child.stdin.end(JSON.stringify(conf));
+      const closed = once(child, 'close');
+      const childrenOf = (pid: number) => {
+        try {
+          return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+        } catch {
+          return [];
+        }
+      };
+      const commOf = (pid: number) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+        } catch {
+          return '';
+        }
+      };
+      let pier = 0;
+      await waitFor(() => {
+        pier = childrenOf(child.pid!)[0] ?? 0;
+        return pier > 0 && childrenOf(pier).some((c) => commOf(c) === k.comm);
+      }, `Pier's child to be ${k.comm}`);
+      if (k.settleMs) await new Promise((r) => setTimeout(r, k.settleMs));
+      process.kill(pier, 'SIGKILL');
+      ok(w.call({ command: 'DEL', ...id }, conf), 'DEL');
+      ok(w.call({ command: 'GC' }, { ...conf, 'cni.dev/valid-attachments': [] }), 'GC');
+      await closed;
+      running.delete(child.pid!);
+      const table = listTable(w.host, `pier_test_${w.prefix}`);
+      assert.deepEqual(table ? elementsOf(table).filter((e) => e.comment === 'victim/eth0') : [], [], 'an element of the dead ADD landed after DEL and GC');
+    });
+  }
 
   // ADD records the host veth's name only once the pod is wired; a kill in between leaves a
   // record without it. Rewriting the record is how this test lands in that window every time.

@@ -40,7 +40,7 @@ type Fn = (...args: unknown[]) => number | bigint;
 /** The system calls Pier makes through koffi (a stand-in for the snapshot warm-up has them too). */
 export interface SystemCalls {
   socket: Fn; bind: Fn; setsockopt: Fn; sendto: Fn; recv: Fn; close: Fn; open: Fn;
-  setns: Fn; flock: Fn; ioctl: Fn; unshare: Fn; mount: Fn; umount2: Fn; getsockname: Fn; _exit: Fn;
+  setns: Fn; flock: Fn; ioctl: Fn; unshare: Fn; mount: Fn; umount2: Fn; getsockname: Fn; _exit: Fn; pipe2: Fn;
   errno: () => number;
 }
 
@@ -88,6 +88,7 @@ function libc(): SystemCalls {
     mount: f('int mount(const char *src, const char *dst, const char *fstype, unsigned long flags, const void *data)'),
     umount2: f('int umount2(const char *path, int flags)'),
     _exit: f('void _exit(int status)'),
+    pipe2: f('int pipe2(void *fds, int flags)'),
     errno: () => koffi.errno(),
   };
   mark('libc: declared');
@@ -193,6 +194,13 @@ export const NS_GET_NSTYPE = 0xb703;
 /** ioctl(2) without an argument; returns its non-negative result. */
 export function ioctl(fd: number, req: number, object = ''): number {
   return check(libc().ioctl(fd, req), 'ioctl', object);
+}
+
+/** pipe2(2) with O_CLOEXEC: [read end, write end]. A real pipe, unlike Node's stdio "pipes" (sockets). */
+export function pipe(): [number, number] {
+  const fds = Buffer.alloc(8);
+  check(libc().pipe2(fds, 0o2000000 /* O_CLOEXEC */), 'pipe2');
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
 }
 
 export function unshare(flags: number): void {

@@ -29,6 +29,15 @@ describe('runner (fake binaries)', () => {
     assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), doc);
   });
 
+  it('passes a document larger than a pipe holds (nft reads while Pier writes)', async () => {
+    const seen = join(dir, 'seen-big.json');
+    const nft = fake('nft-cat-big', `cat "$3" > ${seen}`);
+    const doc = buildDocument(Array.from({ length: 3000 }, (_, i) => ({ add: { table: { family: 'inet', name: `t${i}-${'x'.repeat(60)}` } } })));
+    assert.ok(JSON.stringify(doc).length > 200_000);
+    await applyTransaction(doc, { nft });
+    assert.deepEqual(JSON.parse(readFileSync(seen, 'utf8')), doc);
+  });
+
   it('runs a found nft under setpriv --pdeathsig KILL; a missing nft or setpriv runs nft as it is', () => {
     assert.deepEqual(diesWithPier('/usr/sbin/nft', ['-j', '-f', '/proc/self/fd/3'], '/usr/bin/setpriv'),
       ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', '/usr/sbin/nft', '-j', '-f', '/proc/self/fd/3']]);

@@ -8,6 +8,7 @@ import { CniError, ErrorCode } from '../cni/errors.ts';
 import type { NftDocument } from './build-attachment.ts';
 import type { IpFamily } from './addr.ts';
 import { FALLBACK_DIRS, resolveBinary } from './resolve-binary.ts';
+import { pipe } from '../netlink/libc.ts';
 
 /** Where the binaries are; tests point these at fakes. A bare name is looked up by resolveBinary. */
 export interface RunnerOptions {
@@ -30,27 +31,72 @@ const DOC_FD = 3;
  *
  * How the JSON reaches nft: `nft -f -` cannot read a Node pipe (nft reopens /dev/stdin, and a
  * Node stdio pipe is a socket: ENXIO), and argv is capped at 128 KiB per argument. So the
- * document goes into an anonymous file (O_TMPFILE; else a file in a fresh 0700 directory,
- * unlinked before nft starts), whose descriptor the child inherits as fd 3, and nft reads
- * `/proc/self/fd/3`, which reopens that file. Nothing is ever left on disk.
+ * document goes through a descriptor the child inherits as fd 3, and nft reads
+ * `/proc/self/fd/3`, which reopens it. Nothing is ever left on disk.
+ *
+ * nft must not outlive Pier (diesWithPier). setpriv arms that only once it runs, so a Pier
+ * killed just after the fork would still leave an nft behind with the whole document. So fd 3 is
+ * a real pipe, and the document goes in only once the child has become nft (its comm says so;
+ * setpriv arms the signal before it execs): killed before that, nft reads a cut document and
+ * applies nothing; killed after, nft dies with it. Without setpriv (or a pipe), fd 3 is an
+ * anonymous file holding the document, as before.
  */
 export async function applyTransaction(doc: NftDocument, opts: RunnerOptions = {}): Promise<void> {
   const o = { ...DEFAULTS, ...opts };
-  const fd = openAnonymousFile(JSON.stringify(doc));
+  const nft = resolveBinary(o.nft);
+  const [bin, args] = diesWithPier(nft, ['-j', '-f', `/proc/self/fd/${DOC_FD}`]);
+  const text = JSON.stringify(doc);
+  let ends: [number, number] | undefined;
+  if (bin !== nft) {
+    try {
+      ends = pipe();
+    } catch {
+      // Out of descriptors, or no kernel to ask (the snapshot warm-up): the file way still works.
+    }
+  }
+  const fd = ends ? ends[0] : openAnonymousFile(text);
   // execa hands a descriptor number straight to spawn(); its types admit numbers for fds 0-2 only.
   const stdio = ['ignore', 'pipe', 'pipe', fd] as unknown as Options['stdio'];
+  let child: ResultPromise | undefined;
   try {
-    const [bin, args] = diesWithPier(resolveBinary(o.nft), ['-j', '-f', `/proc/self/fd/${DOC_FD}`]);
-    const r = await settle(
-      (await execa())(bin, args, {
-        stdio,
-        reject: false,
-        timeout: o.timeoutMs,
-      }),
-    );
-    if (r.failed) throw nftError('apply transaction', r, summarise(doc));
+    child = (await execa())(bin, args, { stdio, reject: false, timeout: o.timeoutMs });
   } finally {
     fs.closeSync(fd);
+  }
+  const fed = ends ? await feed(child, ends[1], path.basename(nft), text, o.timeoutMs) : undefined;
+  const r = await settle(child);
+  if (r.failed) throw nftError('apply transaction', r, summarise(doc));
+  // nft cannot apply a cut document (JSON that ends early never parses); this is belt and braces.
+  if (fed) throw new CniError(ErrorCode.IoFailure, 'writing the nft transaction failed', '', { cause: fed });
+}
+
+/**
+ * Writes `text` into the pipe's write end once `child` runs `name` (or has died), then closes
+ * it. Returns a write error other than EPIPE (nft gone: its exit says why), never throws: the
+ * child is always awaited.
+ */
+async function feed(child: ResultPromise, w: number, name: string, text: string, timeoutMs: number): Promise<Error | undefined> {
+  try {
+    const comm = `/proc/${child.pid}/comm`;
+    const want = name.slice(0, 15);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let now: string;
+      try {
+        now = fs.readFileSync(comm, 'utf8').trimEnd();
+      } catch {
+        return undefined; // gone (or never started): nothing to feed
+      }
+      if (now === want || child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const buf = Buffer.from(text);
+    for (let off = 0; off < buf.length; ) off += await new Promise<number>((resolve, reject) => fs.write(w, buf, off, buf.length - off, null, (err, n) => (err ? reject(err) : resolve(n))));
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : (err as Error);
+  } finally {
+    fs.closeSync(w);
   }
 }
 
