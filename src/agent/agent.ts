@@ -259,7 +259,8 @@ class Agent {
     const activity = this.watch.events + this.passes;
     if (reason !== 'list' && activity === this.reclaimedAt.activity) return;
     this.reclaimedAt = { lists: this.watch.lists, activity };
-    this.log.debug('memory given back', { reason, ...reclaimMemory() });
+    // After a list (rare) at info level, so the log shows what a list cost; the minutely ones at debug.
+    this.log[reason === 'list' ? 'info' : 'debug']('memory given back', { reason, ...reclaimMemory() });
   }
 
   /** The Node writes a pass asked for: the VTEP MAC annotation and the NetworkUnavailable condition. */
