@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { startControlPlane } from '../test-e2e/kube/control-plane.ts';
 import { ClusterWorld, CP_ADDR, waitFor, type SimNode } from '../test-e2e/agent-cluster-world.ts';
-import { ensureBuilt, ROOT } from '../test-e2e/cni-harness.ts';
+import { ensureBuilt, PIER, ROOT } from '../test-e2e/cni-harness.ts';
 import { run } from '../test-e2e/helpers.ts';
 
 const args = process.argv.slice(2);
@@ -71,6 +71,27 @@ function procStats(pid: number): { cpuTicks: number; rssKb: number; hwmKb: numbe
   const status = run('cat', [`/proc/${pid}/status`]);
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1]);
   return { cpuTicks: Number(stat[11]) + Number(stat[12]), rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), anonKb: kb('RssAnon'), fileKb: kb('RssFile') };
+}
+
+/**
+ * Where the agent's resident pages are, from /proc/PID/smaps: PSS (each shared page divided by
+ * the processes mapping it) and the resident pages of each mapping group, in MB: the
+ * executable's own file pages (dist/pier: Node's code and data and the SEA blob), other files
+ * (libc, libstdc++, koffi.node), malloc's [heap] and the other anonymous mappings (V8's heap,
+ * large mallocs, thread stacks).
+ */
+function memoryMap(pid: number, exe: string): Record<string, number> {
+  const rollup = run('cat', [`/proc/${pid}/smaps_rollup`]);
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(rollup)?.[1] ?? NaN);
+  const groups: Record<string, number> = { exeFileMb: 0, otherFileMb: 0, mallocHeapMb: 0, otherAnonMb: 0 };
+  let group = 'otherAnonMb';
+  for (const line of run('cat', [`/proc/${pid}/smaps`]).split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) group = head[1] === exe ? 'exeFileMb' : head[1] === '[heap]' ? 'mallocHeapMb' : head[1].startsWith('/') ? 'otherFileMb' : 'otherAnonMb';
+    const rss = /^Rss:\s+(\d+)/.exec(line);
+    if (rss) groups[group] += Number(rss[1]) / 1024;
+  }
+  return { pssMb: kb('Pss') / 1024, pssAnonMb: kb('Pss_Anon') / 1024, pssFileMb: kb('Pss_File') / 1024, ...groups };
 }
 
 const eventsSeen = (m: Record<string, number>) => Object.entries(m).filter(([k]) => k.startsWith('pier_agent_watch_events_total')).reduce((a, [, v]) => a + v, 0);
@@ -187,6 +208,7 @@ async function main() {
     results.idle = {
       seconds: (Date.now() - ta) / 1000, cpuPercent: (((b.cpuTicks - a.cpuTicks) / ticks) / ((Date.now() - ta) / 1000)) * 100,
       rssMb: b.rssKb / 1024, peakRssMb: b.hwmKb / 1024, anonMb: b.anonKb / 1024, fileMb: b.fileKb / 1024, watchEvents: eventsDuring, nodes: want,
+      ...memoryMap(pid, PIER),
     };
     log(`idle: ${JSON.stringify(results.idle)}`);
   } finally {
@@ -204,7 +226,9 @@ async function main() {
   row(`${FAKES} nodes created live: converged after (ms), batches, requests, passes`, `${r.live.convergeMs} (last create at ${r.live.createMs}, last podCIDR by ${r.live.lastPodCidrMs}), ${r.live.batches}, ${r.live.requests}, ${r.live.passes}`);
   row(`cold start with ${FAKES + 3} nodes: converged (ms), batches, requests`, `${r.cold.convergeMs}, ${r.cold.batches}, ${r.cold.requests}`);
   row(`idle ${IDLE} s with ${FAKES + 3} nodes: CPU (%)`, `${r.idle.cpuPercent.toFixed(2)} (${r.idle.watchEvents} watch events meanwhile)`, 'CPU <= 1');
-  row('RSS (MB): all, of which anonymous and file-backed (dist/pier\'s own pages); peak', `${r.idle.rssMb.toFixed(1)}: ${r.idle.anonMb.toFixed(1)} + ${r.idle.fileMb.toFixed(1)}; ${r.idle.peakRssMb.toFixed(1)}`, 'RSS <= 80');
+  row('RSS (MB): all, of which anonymous and file-backed; peak', `${r.idle.rssMb.toFixed(1)}: ${r.idle.anonMb.toFixed(1)} + ${r.idle.fileMb.toFixed(1)}; ${r.idle.peakRssMb.toFixed(1)}`, 'RSS <= 80');
+  row('RSS by mapping (MB): dist/pier\'s file pages, other files, malloc [heap], other anonymous', [r.idle.exeFileMb, r.idle.otherFileMb, r.idle.mallocHeapMb, r.idle.otherAnonMb].map((v: number) => v.toFixed(1)).join(', '));
+  row('PSS (MB): all, anonymous, file-backed', [r.idle.pssMb, r.idle.pssAnonMb, r.idle.pssFileMb].map((v: number) => v.toFixed(1)).join(', '));
   console.log(`\nwrote ${file}`);
 }
 

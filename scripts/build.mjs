@@ -51,11 +51,26 @@ const zodEnglishOnly = {
     b.onResolve({ filter: /locales\/index\.c?js$/ }, (args) =>
       /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: 'zod-locales-en', namespace: 'pier-shim' } : undefined,
     );
-    b.onLoad({ filter: /.*/, namespace: 'pier-shim' }, () => ({
+    b.onLoad({ filter: /^zod-locales-en$/, namespace: 'pier-shim' }, () => ({
       contents: "export { default as en } from 'zod/v4/locales/en.js';",
       resolveDir: root,
       loader: 'js',
     }));
+  },
+};
+
+// The agent's bundle: node-fetch 2 (the Kubernetes client's HTTP) requires whatwg-url only as a
+// fallback for a Node without a global URL (`Url.URL || whatwgUrl.URL`), which Node 20 is not;
+// but requiring it evaluates tr46's 250 KB Unicode mapping table, a nested array literal that
+// kept ~2.7 MB of the agent's heap alive (measured in plain node: the client's heap 7.25 ->
+// 4.56 MB). Resolve it to Node's own URL.
+const nodeFetchNativeUrl = {
+  name: 'node-fetch-native-url',
+  setup(b) {
+    b.onResolve({ filter: /^whatwg-url$/ }, (args) =>
+      /[\\/]node_modules[\\/]node-fetch[\\/]/.test(args.importer) ? { path: 'whatwg-url-native', namespace: 'pier-shim' } : undefined,
+    );
+    b.onLoad({ filter: /^whatwg-url-native$/, namespace: 'pier-shim' }, () => ({ contents: 'module.exports = { URL: globalThis.URL };', loader: 'js' }));
   },
 };
 
@@ -85,7 +100,8 @@ const built = await esbuild.build({ ...common, entryPoints: [join(root, 'src/sea
 // file format, which `pier status` reads (node:fs only).
 const leaked = Object.keys(built.metafile.inputs).filter((f) => /node_modules\/@kubernetes\/|(^|\/)src\/agent\/(?!state\.ts$)/.test(f));
 if (leaked.length) throw new Error(`the agent leaked into ${relative(root, bundle)}: ${leaked.join(', ')}`);
-const agentBuilt = await esbuild.build({ ...common, entryPoints: [join(root, 'src/agent/bundle-entry.ts')], outfile: agentBundle });
+const agentBuilt = await esbuild.build({ ...common, plugins: [...common.plugins, nodeFetchNativeUrl], entryPoints: [join(root, 'src/agent/bundle-entry.ts')], outfile: agentBundle });
+if (Object.keys(agentBuilt.metafile.inputs).some((f) => /node_modules\/tr46\//.test(f))) throw new Error(`tr46 is back in ${relative(root, agentBundle)}: see nodeFetchNativeUrl`);
 console.log(`built ${relative(root, agentBundle)}`);
 console.log(`built ${relative(root, bundle)}`);
 

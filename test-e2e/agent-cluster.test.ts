@@ -112,6 +112,21 @@ describe('pier agent on a real API server', () => {
     }), 60_000);
   });
 
+  test('after its list and first pass, each agent gives memory back (a full collection and malloc_trim)', async () => {
+    for (const x of ['n1', 'n2', 'n3']) {
+      const lines = await waitFor(`memory given back on ${x}`, () => {
+        const log = world.logOf(n(x));
+        return log.some((l) => l.msg === 'memory given back') && log;
+      }, 60_000);
+      const listed = lines.findIndex((l) => l.msg === 'nodes listed');
+      const given = lines.findIndex((l) => l.msg === 'memory given back');
+      assert.ok(listed >= 0 && given > listed, `${x}: nodes listed at ${listed}, memory given back at ${given}`);
+      const g = lines[given];
+      assert.equal(g.reason, 'list');
+      assert.ok(typeof g.rssMbBefore === 'number' && typeof g.rssMbAfter === 'number' && g.rssMbAfter > 0, JSON.stringify(g));
+    }
+  });
+
   test('pods on n1 reach pods on n2 and n3 (IPv4 and IPv6), and each receiver sees the sender\'s pod IP', async () => {
     for (const node of ['n1', 'n2', 'n3']) pods.set(node, world.addPod(n(node)));
     for (const node of ['n2', 'n3']) await startEcho(world, pods.get(node)!.netns, PORT);

@@ -6,11 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cleanup, run, uniquePrefix } from './helpers.ts';
+import { seaBlobRange } from '../src/agent/memory.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const p = uniquePrefix();
@@ -61,7 +62,7 @@ describe('pier agent from the lone executable', () => {
     assert.deepEqual(run('ip', ['-n', NS, '-br', 'link']).trim().split('\n').map((l) => l.split(/\s+/)[0]), ['lo']);
   });
 
-  test('an API server that does not answer: the agent keeps retrying, serves /healthz, writes its state; SIGTERM ends it with 0', async () => {
+  test('an API server that does not answer: the agent keeps retrying, serves /healthz, writes its state, holds no SEA blob pages; SIGTERM ends it with 0', async () => {
     const kubeconfig = join(dir, 'kubeconfig');
     // A listening port nobody answers TLS on would hang; a closed one refuses at once.
     writeFileSync(kubeconfig, [
@@ -76,7 +77,8 @@ describe('pier agent from the lone executable', () => {
     cleanup.add(() => child.kill('SIGKILL'));
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // 'close', not 'exit': the exit can be seen before the last stderr lines are read.
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     const deadline = Date.now() + 60_000;
     while (!/API call failed; retrying/.test(stderr) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.match(stderr, /"msg":"pier agent started"/);
@@ -91,6 +93,18 @@ describe('pier agent from the lone executable', () => {
     assert.ok(!existsSync(join(dir, 'net.d', '10-pier.conflist')), 'no conflist without the API');
     // The netlink socket (koffi from the executable's asset) opened fine, and nothing was made.
     assert.deepEqual(run('ip', ['-n', NS, '-br', 'link']).trim().split('\n').map((l) => l.split(/\s+/)[0]), ['lo']);
+    // The SEA blob (startup snapshot, assets) was read at start and is not resident any more:
+    // its pages are counted from /proc/PID/pagemap (bit 63: present).
+    const [start, end] = seaBlobRange(lone, readFileSync(`/proc/${child.pid}/maps`, 'utf8'))!;
+    const pages = Number((end - start) / 4096n);
+    const fd = openSync(`/proc/${child.pid}/pagemap`, 'r');
+    const entries = Buffer.alloc(pages * 8);
+    readSync(fd, entries, 0, entries.length, Number((start / 4096n) * 8n));
+    closeSync(fd);
+    let resident = 0;
+    for (let i = 0; i < pages; i++) if (entries.readBigUInt64LE(i * 8) >> 63n) resident++;
+    assert.ok(pages > 1000, `the blob is ${pages} pages`);
+    assert.ok(resident < pages / 4, `${resident} of the SEA blob's ${pages} pages resident`);
     // `ip netns exec` execs the program: the child's PID is the agent's.
     process.kill(child.pid!, 'SIGTERM');
     assert.equal(await exited, 0);

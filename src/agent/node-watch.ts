@@ -48,6 +48,10 @@ export class NodeWatch {
   readonly nodes = new Map<string, NodeInfo>();
   /** A full list has been read at least once. */
   synced = false;
+  /** Full lists read so far (the first and every relist). */
+  lists = 0;
+  /** Watch events received so far. */
+  events = 0;
   reachable = false;
   lastContact?: Date;
   lastError?: string;
@@ -118,6 +122,7 @@ export class NodeWatch {
     this.nodes.clear();
     for (const [name, n] of fresh) this.nodes.set(name, n);
     this.rv = resourceVersion;
+    this.lists++;
     const first = !this.synced;
     this.synced = true;
     this.deps.log.info(first ? 'nodes listed' : 'nodes listed again', { nodes: this.nodes.size, resourceVersion });
@@ -154,6 +159,7 @@ export class NodeWatch {
   }
 
   private handle(type: NodeEventType, obj: unknown, onGone: () => void): void {
+    this.events++;
     this.deps.metrics.inc('pier_agent_watch_events_total', 'Node watch events received, by type', { type });
     if (type === 'ERROR') {
       const status = obj as { code?: number; message?: string };

@@ -46,6 +46,9 @@ export interface SystemCalls {
 
 let calls: SystemCalls | undefined;
 let fake: SystemCalls | undefined;
+let lib: ReturnType<ReturnType<typeof loadKoffi>['load']> | undefined;
+let trim: Fn | undefined;
+let madv: Fn | undefined;
 
 /**
  * Sends every call below to `stand-in` instead of the kernel (the snapshot warm-up's pretend
@@ -69,9 +72,10 @@ function libc(): SystemCalls {
   mark('libc: start');
   const koffi = loadKoffi();
   mark('libc: koffi loaded');
-  const lib = koffi.load('libc.so.6');
+  const handle = koffi.load('libc.so.6');
+  lib = handle;
   mark('libc: libc loaded');
-  const f = (decl: string) => lib.func(decl) as unknown as Fn;
+  const f = (decl: string) => handle.func(decl) as unknown as Fn;
   calls = {
     socket: f('int socket(int domain, int type, int protocol)'),
     bind: f('int bind(int fd, const void *addr, uint32_t len)'),
@@ -224,4 +228,27 @@ export function exitNow(code: number): boolean {
   if (!calls || fake) return false;
   calls._exit(code);
   return true;
+}
+
+/**
+ * glibc's malloc_trim(0): hands the free pages of every malloc arena back to the kernel, holes
+ * between live chunks included (free() alone returns only a large free top of the main heap).
+ * True when some memory was released. For a long-running process after a burst (`pier agent`
+ * after a list); declared at first use, so a plugin run does not pay for the declaration.
+ */
+export function mallocTrim(): boolean {
+  if (fake) return false;
+  libc();
+  trim ??= lib!.func('int malloc_trim(size_t pad)') as unknown as Fn;
+  return Number(trim(0)) === 1;
+}
+
+export const MADV_DONTNEED = 4;
+
+/** madvise(2) on [addr, addr + len); addr page-aligned. Declared at first use, like mallocTrim. */
+export function madvise(addr: bigint, len: bigint, advice: number): void {
+  if (fake) return;
+  libc();
+  madv ??= lib!.func('int madvise(uintptr_t addr, size_t len, int advice)') as unknown as Fn;
+  check(madv(addr, len, advice), 'madvise');
 }
