@@ -168,15 +168,26 @@ describe('pier agent on a real API server', () => {
     assert.match(status.stdout, /routes: 4 of 4 present/);
     assert.match(status.stdout, /ok +\S+ via 203\.0\.113\.12 dev eth0 \(n2\)/);
     assert.match(status.stdout, /: ready\n$/);
-    // A route gone by hand shows as missing (and the agent puts it back at its next pass).
+    // n1 reaches n3 over VXLAN: its VTEP address (the podCIDR's network address, a /128 kernel
+    // route for IPv6) is no clash with its own pod subnet.
+    const healthy = world.exec(n('n1').netns, PIER, ['doctor', '--run-dir', n('n1').runDir, '--conf-dir', n('n1').confDir]);
+    assert.doesNotMatch(healthy.stdout, /overlaps host route/);
+    assert.match(healthy.stdout, /ok {4}network \S+: pod subnet fd00:10:244:\S+ clashes with no host route/);
+    // A route gone by hand shows as missing (and the agent puts it back at its next pass: it is
+    // stopped meanwhile, so that its resync cannot do that between the two reads).
     const c2 = podCidrsOf('n2')[0];
-    run('ip', ['-n', n('n1').netns, 'route', 'del', c2]);
-    const missing = world.exec(n('n1').netns, PIER, ['status', '--run-dir', n('n1').runDir]);
-    assert.equal(missing.status, 1);
-    assert.match(missing.stdout, new RegExp(`MISSING ${c2.replace(/[./]/g, '\\$&')} via 203\\.0\\.113\\.12`));
-    const doctor = world.exec(n('n1').netns, PIER, ['doctor', '--run-dir', n('n1').runDir, '--conf-dir', n('n1').confDir]);
-    assert.match(doctor.stdout, /fail {2}1 route\(s\) to other nodes' pods missing/);
-    assert.match(doctor.stdout, /ok {4}pier agent \(pid \d+\) running/);
+    process.kill(n('n1').agent!.pid!, 'SIGSTOP');
+    try {
+      run('ip', ['-n', n('n1').netns, 'route', 'del', c2]);
+      const missing = world.exec(n('n1').netns, PIER, ['status', '--run-dir', n('n1').runDir]);
+      assert.equal(missing.status, 1);
+      assert.match(missing.stdout, new RegExp(`MISSING ${c2.replace(/[./]/g, '\\$&')} via 203\\.0\\.113\\.12`));
+      const doctor = world.exec(n('n1').netns, PIER, ['doctor', '--run-dir', n('n1').runDir, '--conf-dir', n('n1').confDir]);
+      assert.match(doctor.stdout, /fail {2}1 route\(s\) to other nodes' pods missing/);
+      assert.match(doctor.stdout, /ok {4}pier agent \(pid \d+\) running/);
+    } finally {
+      process.kill(n('n1').agent!.pid!, 'SIGCONT');
+    }
   });
 
   test('the agent puts a removed route back within its resync interval', async () => {

@@ -19,3 +19,17 @@ test('a pod subnet clashes with every host route it overlaps, either way round, 
   ]);
   assert.deepEqual([...(await routeClashes(['11.0.0.0/16', '::/0'], routes))], [['::/0', ['fd00:22::/48 dev eth4', '::/1 dev eth5']]]);
 });
+
+test('a route to the pod subnet\'s network address alone (the agent\'s VTEP address) is no clash; one more address is', async () => {
+  const routes = [
+    { dst: 'fd00:10:244::/128', dev: 'pier.vxlan' },
+    { dst: '10.244.1.0/32', dev: 'pier.vxlan' },
+    { dst: '10.244.2.1/32', dev: 'eth9' },
+    { dst: '10.244.3.0/31', dev: 'eth8' },
+  ];
+  const clashes = await routeClashes(['fd00:10:244::/64', '10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'], routes);
+  assert.deepEqual([...clashes], [
+    ['10.244.2.0/24', ['10.244.2.1/32 dev eth9']],
+    ['10.244.3.0/24', ['10.244.3.0/31 dev eth8']],
+  ]);
+});

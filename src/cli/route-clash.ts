@@ -32,7 +32,11 @@ export async function routeClashes(subnets: string[], routes: HostRoute[]): Prom
   for (const subnet of subnets) {
     const pod = parseCidrStrict(subnet);
     if (!pod) continue;
-    const clash = parsed.filter((p) => p.dst && overlaps(p.dst, pod)).map((p) => `${p.r.dst} dev ${p.r.dev}`);
+    // A route to the subnet's network address alone is no clash: no pod is ever given that
+    // address (ranges start one after it), and it is where pier agent's VXLAN device keeps its
+    // VTEP address (flannel's layout), which gives IPv6 a /128 kernel route on every such node.
+    const networkOnly = `${pod.network.split('/')[0]}/${pod.family === 4 ? 32 : 128}`;
+    const clash = parsed.filter((p) => p.dst && p.dst.network !== networkOnly && overlaps(p.dst, pod)).map((p) => `${p.r.dst} dev ${p.r.dev}`);
     if (clash.length) out.set(subnet, clash);
   }
   return out;
