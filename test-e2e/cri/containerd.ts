@@ -56,8 +56,12 @@ export interface ContainerdHostOptions {
   build: ContainerdBuild;
   /** Test-unique, short (it names the netns, links and the cgroup): `pt1a2b`. */
   prefix: string;
-  /** The CNI network config list containerd's CRI plugin loads, made for the test dir. */
-  conflist: (dir: string) => Record<string, unknown>;
+  /**
+   * The CNI network config list containerd's CRI plugin loads, made for the test dir. None: the
+   * conf dir starts empty (a node whose CNI writes it later, as a DaemonSet does), and start()
+   * does not wait for NetworkReady.
+   */
+  conflist?: (dir: string) => Record<string, unknown>;
   /** CNI plugins by the name containerd execs them under: name -> executable (symlinked). */
   cniPlugins: Record<string, string>;
   images: TestImage[];
@@ -111,7 +115,7 @@ export class ContainerdHost {
     const { o, paths } = this;
     for (const d of [paths.cniBinDir, paths.cniConfDir, join(this.dir, 'logs')]) mkdirSync(d, { recursive: true });
     for (const [name, target] of Object.entries(o.cniPlugins)) symlinkSync(target, join(paths.cniBinDir, name));
-    this.writeConflist(o.conflist(this.dir));
+    if (o.conflist) this.writeConflist(o.conflist(this.dir));
     const settings = { sandboxImage: o.sandboxImage };
     writeFileSync(join(this.dir, 'config.toml'), o.build.configVersion === 3 ? configV3(paths, settings) : configV2(paths, settings));
 
@@ -148,7 +152,14 @@ export class ContainerdHost {
     });
     await this.startDaemon();
     for (const image of o.images) this.ctr(['images', 'import', image.archive]);
-    await waitFor('NetworkReady', async () => (await this.cri.conditions()).NetworkReady?.status === true, 60_000);
+    if (o.conflist) await waitFor('NetworkReady', async () => (await this.cri.conditions()).NetworkReady?.status === true, 60_000);
+  }
+
+  /** The holder's PID: `nsenter -t PID -m -n` enters this host's netns and mount namespace. */
+  get holderPid(): number {
+    const h = this.holder;
+    if (!h?.pid || h.exitCode !== null || h.signalCode !== null) throw new Error('the netns holder is not running');
+    return h.pid;
   }
 
   /** Replaces the network config (containerd reloads it). */
