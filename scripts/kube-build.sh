@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes test components from the Go module in test-e2e/kube (kube-apiserver,
-# kube-controller-manager, kubelet, and etcd at the version that k8s.io/kubernetes requires) into a
+# kube-controller-manager, kubelet, kube-scheduler, and etcd at the version that k8s.io/kubernetes requires) into a
 # cache directory keyed by the Kubernetes version, default /var/cache/pier-kube/<version>/
 # (override with PIER_KUBE_CACHE, the parent of the version folders). Builds only what is missing
 # or stale; the last line on stdout is the directory. Progress goes to stderr.
@@ -31,33 +31,43 @@ pkgs=(
   k8s.io/kubernetes/cmd/kube-apiserver
   k8s.io/kubernetes/cmd/kube-controller-manager
   k8s.io/kubernetes/cmd/kubelet
+  k8s.io/kubernetes/cmd/kube-scheduler
   go.etcd.io/etcd/server/v3
 )
 # `go build -o DIR` names each binary after its import path, major-version suffix dropped:
 # go.etcd.io/etcd/server/v3 -> server.
-names=(kube-apiserver kube-controller-manager kubelet etcd)
-built=(kube-apiserver kube-controller-manager kubelet server)
+names=(kube-apiserver kube-controller-manager kubelet kube-scheduler etcd)
+built=(kube-apiserver kube-controller-manager kubelet kube-scheduler server)
 stamp="$( (cat go.mod go.sum; echo "$ldflags CGO_ENABLED=0 -trimpath $(go env GOVERSION)") | sha256sum | cut -c1-64)"
 
-fresh() {
-  [[ "$(cat "$cache/.stamp" 2>/dev/null)" == "$stamp" ]] || return 1
-  for n in "${names[@]}"; do [[ -x "$cache/$n" ]] || return 1; done
+# The indexes of the binaries to build: all of them when the stamp is not this build's, else
+# only those missing (a binary added to the list later is built alone, and the others, which
+# running tests may be using, stay in place).
+todo() {
+  local i
+  for i in "${!names[@]}"; do
+    if [[ "$(cat "$cache/.stamp" 2>/dev/null)" != "$stamp" || ! -x "$cache/${names[$i]}" ]]; then echo "$i"; fi
+  done
 }
 
 exec 9>"$cache/.lock"
-if ! fresh; then
+if [[ -n "$(todo)" ]]; then
   flock 9
-  if ! fresh; then
-    rm -f "$cache/.stamp"
+  mapfile -t build < <(todo)
+  if (( ${#build[@]} )); then
+    # A stale stamp: everything is rebuilt, and the stamp goes first so that a killed build
+    # leaves none. A current stamp: its binaries are fresh, and it stays.
+    (( ${#build[@]} == ${#names[@]} )) && rm -f "$cache/.stamp"
     # Under the lock no other build runs: a .build.* folder is what a killed build left.
     rm -rf "$cache"/.build.*
     tmp="$(mktemp -d "$cache/.build.XXXXXX")"
     trap 'rm -rf "$tmp"' EXIT
-    echo "kube-build: building Kubernetes $version components into $cache (the first build takes a long time)" >&2
+    want=(); for i in "${build[@]}"; do want+=("${pkgs[$i]}"); done
+    echo "kube-build: building ${want[*]} (Kubernetes $version) into $cache (the first build takes a long time)" >&2
     start=$SECONDS
     # Static, like upstream's release binaries: no cgo, so no libc version ties.
-    CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$tmp/" "${pkgs[@]}"
-    for i in "${!names[@]}"; do mv -f "$tmp/${built[$i]}" "$cache/${names[$i]}"; done
+    CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$tmp/" "${want[@]}"
+    for i in "${build[@]}"; do mv -f "$tmp/${built[$i]}" "$cache/${names[$i]}"; done
     echo "$stamp" > "$cache/.stamp.tmp" && mv -f "$cache/.stamp.tmp" "$cache/.stamp"
     echo "kube-build: built in $((SECONDS - start)) s" >&2
   fi

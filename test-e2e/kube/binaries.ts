@@ -8,6 +8,7 @@ export interface KubeBinaries {
   apiserver: string;
   controllerManager: string;
   kubelet: string;
+  scheduler: string;
   etcd: string;
   /** The Kubernetes version, e.g. v1.34.4 (the cache folder's name). */
   version: string;
@@ -35,6 +36,7 @@ export function kubeBinaries(): KubeBinaries {
     apiserver: join(dir, 'kube-apiserver'),
     controllerManager: join(dir, 'kube-controller-manager'),
     kubelet: join(dir, 'kubelet'),
+    scheduler: join(dir, 'kube-scheduler'),
     etcd: join(dir, 'etcd'),
     version: basename(dir),
   };

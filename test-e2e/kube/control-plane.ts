@@ -31,8 +31,13 @@ export interface ControlPlaneOptions {
   serviceCidr?: string;
   /** Default: true when clusterCidr is given. */
   controllerManager?: boolean;
+  /**
+   * Run kube-scheduler too (default false). A pod that names its node needs none, but a
+   * DaemonSet's pods do: the DaemonSet controller gives them node affinity, the scheduler binds them.
+   */
+  scheduler?: boolean;
   /** Extra flags, appended after the harness's own (a later flag wins). */
-  extraArgs?: { apiServer?: string[]; controllerManager?: string[]; etcd?: string[] };
+  extraArgs?: { apiServer?: string[]; controllerManager?: string[]; scheduler?: string[]; etcd?: string[] };
   /** How long to wait for each component to become ready; default 300 s (the machine may be busy). */
   readyTimeoutMs?: number;
 }
@@ -100,7 +105,7 @@ class Cluster implements ControlPlane {
   private readonly pki: Pki;
   private readonly admin: KeyPair;
   private readonly bindAddress: string;
-  private readonly ports: { etcdClient: number; etcdPeer: number; api: number; kcm: number };
+  private readonly ports: { etcdClient: number; etcdPeer: number; api: number; kcm: number; scheduler: number };
   private kcmHealthUrl = '';
   private apiServerArgs: string[] = [];
   private readonly readyTimeoutMs: number;
@@ -122,8 +127,8 @@ class Cluster implements ControlPlane {
     this.serviceCidr =
       opts.serviceCidr ?? (cluster?.v6 ? (cluster.v4 ? '10.96.0.0/16,fd00:10:96::/112' : 'fd00:10:96::/112') : '10.96.0.0/16');
     if (opts.netns) execFileSync('ip', ['-n', opts.netns, 'link', 'set', 'lo', 'up']);
-    const [etcdClient, etcdPeer, api, kcm] = freePorts(4, opts.netns);
-    this.ports = { etcdClient, etcdPeer, api, kcm };
+    const [etcdClient, etcdPeer, api, kcm, scheduler] = freePorts(5, opts.netns);
+    this.ports = { etcdClient, etcdPeer, api, kcm, scheduler };
     this.apiServerUrl = httpsUrl(this.bindAddress, api);
 
     this.pki = createCa(dir, `pier-test-ca-${opts.name}`);
@@ -240,6 +245,30 @@ class Cluster implements ControlPlane {
       // Its serving certificate is self-signed (in --cert-dir): checked for liveness, not identity.
       await this.waitFor('kube-controller-manager /healthz', async () => (await httpsGet(this.kcmHealthUrl, { insecure: true })).status === 200);
     }
+
+    if (opts.scheduler) {
+      const cert = issueCert(this.pki, { name: 'scheduler', commonName: 'system:kube-scheduler' });
+      const kc = writeKubeconfig(join(dir, 'scheduler.kubeconfig'), {
+        server: this.apiServerUrl, caFile: this.caFile, user: 'system:kube-scheduler', credentials: cert,
+      });
+      this.spawn('kube-scheduler', bin.scheduler, [
+        `--kubeconfig=${kc}`, `--authentication-kubeconfig=${kc}`, `--authorization-kubeconfig=${kc}`,
+        '--bind-address=127.0.0.1', `--secure-port=${ports.scheduler}`, '--leader-elect=false', '--profiling=false',
+        ...(opts.extraArgs?.scheduler ?? []),
+      ], { netns: opts.netns });
+      // Up when its secure port accepts a connection (inside the netns: bash's /dev/tcp, no
+      // forwarder for a port only this check uses). It binds pods once its informers synced.
+      const port = ports.scheduler;
+      const netnsArgs = opts.netns ? ['ip', ['netns', 'exec', opts.netns, 'bash']] as const : ['bash', []] as const;
+      await this.waitFor('kube-scheduler', async () => {
+        try {
+          execFileSync(netnsArgs[0], [...netnsArgs[1], '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { stdio: 'ignore' });
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    }
   }
 
   private spawn(name: string, command: string, args: string[], o: { netns?: string; pipeStdout?: boolean } = {}): ManagedProcess {
@@ -335,7 +364,7 @@ class Cluster implements ControlPlane {
 
   async stop(): Promise<void> {
     // Clients first, then the apiserver, then its store; the forwarders last (they serve no one then).
-    for (const name of ['kube-controller-manager', 'kube-apiserver', 'etcd', 'forward-outer', 'forward-inner']) {
+    for (const name of ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd', 'forward-outer', 'forward-inner']) {
       await this.procs[name]?.stop();
     }
     for (const p of Object.values(this.procs)) await p?.stop();

@@ -1,7 +1,7 @@
 // Starts a test control plane by hand and keeps it until Ctrl-C (then stops it and removes its
 // folder). Run through scripts/kube-up.sh; flags map to ControlPlaneOptions:
 //   --netns NS  --bind-address ADDR  --cluster-cidr CIDR[,CIDR]  --service-cidr CIDR[,CIDR]
-//   --node-cidr-mask-size-ipv4 N  --node-cidr-mask-size-ipv6 N  --no-controller-manager  --name NAME
+//   --node-cidr-mask-size-ipv4 N  --node-cidr-mask-size-ipv6 N  --no-controller-manager  --scheduler  --name NAME
 import { parseArgs } from 'node:util';
 import { startControlPlane } from './control-plane.ts';
 
@@ -15,6 +15,7 @@ const { values } = parseArgs({
     'node-cidr-mask-size-ipv4': { type: 'string' },
     'node-cidr-mask-size-ipv6': { type: 'string' },
     'no-controller-manager': { type: 'boolean' },
+    scheduler: { type: 'boolean' },
   },
 });
 
@@ -27,6 +28,7 @@ const cp = await startControlPlane({
   serviceCidr: values['service-cidr'],
   nodeCidrMaskSize: { v4: num(values['node-cidr-mask-size-ipv4']), v6: num(values['node-cidr-mask-size-ipv6']) },
   controllerManager: values['no-controller-manager'] ? false : undefined,
+  scheduler: values.scheduler,
 });
 process.stderr.write(
   `control plane up: apiserver ${cp.apiServerUrl} (from this host: ${cp.hostApiServerUrl}), logs in ${cp.dir}\n` +

@@ -117,9 +117,15 @@ export class KubeNode {
       bindAddress: API_ADDR,
       clusterCidr: CLUSTER_CIDR,
       nodeCidrMaskSize: { v4: 24 },
+      // The DaemonSet's pods are bound by the scheduler (the test's own pods name their node).
+      scheduler: true,
       // The Node's name resolves nowhere here: logs and exec reach the kubelet by its InternalIP.
       extraArgs: { apiServer: ['--kubelet-preferred-address-types=InternalIP'] },
     });
+    // A node has a default route: without one, a connect to the Service address fails with
+    // ENETUNREACH before the output hook (and the stand-in's DNAT) ever sees the packet.
+    const route = host.exec('ip', ['route', 'add', 'default', 'via', API_ADDR]);
+    if (route.status !== 0) throw new Error(`default route in the node netns: ${route.stderr}`);
     const apiPort = Number(new URL(this.cp.apiServerUrl).port);
     this.nft(kubeProxyStandIn(firstHost(this.cp.serviceCidr.split(',')[0]), API_ADDR, apiPort));
     await this.startKubelet();
