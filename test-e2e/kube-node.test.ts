@@ -1,8 +1,9 @@
 // Pier installed the Kubernetes way on a real single-node cluster: etcd, kube-apiserver,
-// kube-controller-manager, a kubelet and containerd 2.x (test-e2e/kube/node.ts), all in
-// throwaway netns and test dirs. `kubectl apply -f conf/kubernetes/pier.yaml` with the image
-// `npm run image` makes, imported with ctr; pods are busybox (test-e2e/cri/images.ts) with
-// spec.nodeName set (no scheduler). Every check goes through kubectl and real traffic.
+// kube-controller-manager, kube-scheduler, a kubelet and containerd (Debian 12's 1.6, and a 2.x
+// built from Go modules), all in throwaway netns and test dirs (test-e2e/kube/node.ts).
+// `kubectl apply -f conf/kubernetes/pier.yaml` with the image `npm run image` makes, imported with
+// ctr; pods are busybox (test-e2e/cri/images.ts) with spec.nodeName set. Every check goes through
+// kubectl and real traffic.
 //
 // The node's /etc/cni/net.d, /opt/cni/bin, /var/lib/pier and /run/pier are test dirs
 // (node.paths), so the DaemonSet's hostPath mounts land there and this machine's are untouched.
@@ -13,7 +14,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { uniquePrefix } from './helpers.ts';
 import { ensureBuilt } from './cni-harness.ts';
-import { goContainerd } from './cri/containerd.ts';
+import { debianContainerd, goContainerd, type ContainerdBuild } from './cri/containerd.ts';
 import { ensureGoTools } from './cri/go-tools.ts';
 import { missingImageDeps, testImages } from './cri/images.ts';
 import { REPO_ROOT } from './kube/binaries.ts';
@@ -29,8 +30,11 @@ const MANIFEST = join(REPO_ROOT, 'conf/kubernetes/pier.yaml');
 const PIER_IMAGE = join(REPO_ROOT, 'dist/pier-image.tar');
 const HOST_PORT = 18081;
 
-/** dist/pier-image.tar from the dist/pier just checked (npm run image, without its rebuild). */
+/** dist/pier-image.tar from the dist/pier just checked (npm run image, without its rebuild), once. */
+let imageBuilt = false;
 function buildPierImage(): void {
+  if (imageBuilt) return;
+  imageBuilt = true;
   const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/pier-image.mjs'), '--no-build'], { encoding: 'utf8', timeout: 10 * 60_000 });
   if (r.status !== 0) throw new Error(`npm run image failed: ${r.error?.message ?? r.stderr}`);
 }
@@ -77,7 +81,14 @@ const HELLO = ['nc', '-ll', '-p', '8080', '-e', '/bin/hello'];
 // (Run by `sh -c`: the \$ keep the outer shell from expanding what the inner one counts with.)
 const COUNTER = 'nc -ll -p 9000 -e sh -c "i=0; while echo \\$i; do i=\\$((i+1)); usleep 200000; done"';
 
-describe('a single-node Kubernetes (kubelet, containerd 2.x) with Pier installed by kubectl apply', () => {
+// Kubernetes 1.34 runs on both containerds there are here: Debian 12's 1.6 (CRI v1, no
+// RuntimeConfig: the kubelet takes the cgroup driver from its own config) and 2.x.
+const builds: Array<{ name: string; build: () => ContainerdBuild | undefined; fix: string }> = [
+  { name: "Debian's containerd 1.6", build: debianContainerd, fix: 'run scripts/install-cri-deps.sh' },
+  { name: 'containerd 2.x from Go modules', build: goContainerd, fix: 'run scripts/go-tools.sh' },
+];
+
+for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) with Pier installed by kubectl apply`, () => {
   const prefix = uniquePrefix();
   const images = testImages();
   const before0 = machine();
@@ -86,8 +97,8 @@ describe('a single-node Kubernetes (kubelet, containerd 2.x) with Pier installed
   const ips = new Map<string, string>();
 
   before(async () => {
-    const build = goContainerd();
-    if (!build) throw new Error('containerd 2.x from Go modules is missing: run scripts/go-tools.sh');
+    const build = b.build();
+    if (!build) throw new Error(`${b.name} is missing: ${b.fix}`);
     buildPierImage();
     node = await startKubeNode({
       prefix,
