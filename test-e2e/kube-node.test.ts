@@ -146,6 +146,20 @@ for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) 
     return out;
   };
 
+  /** Waits until the pod's address, veth and nft elements are gone; the failure names what stayed. */
+  const waitFreed = async (name: string, ip: string, sandbox: string, ports: number) => {
+    const left = () => [
+      ...(reservationOf(ip) !== undefined ? [`the reservation of ${ip}`] : []),
+      ...(bridgePorts().length !== ports ? [`a veth (bridge ports: ${bridgePorts().join(' ')})`] : []),
+      ...natElements().filter((e) => e.startsWith(sandbox)).map((e) => `nft element ${e}`),
+    ];
+    try {
+      await node.waitFor(`${name}'s address, veth and nft elements to go`, () => left().length === 0);
+    } catch (err) {
+      throw new Error(`${(err as Error).message.split('\n')[0]}; still there: ${left().join(', ')}`, { cause: err });
+    }
+  };
+
   it('the node registers NotReady: no CNI config until Pier writes one', async () => {
     await node.waitFor('the Ready condition', () => condition('Ready') !== undefined);
     const ready = condition('Ready');
@@ -244,8 +258,7 @@ for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) 
     const portsBefore = bridgePorts();
     assert.ok(natElements().some((e) => e.startsWith(sandbox)), "web's hostPort and address elements are there");
     node.kubectl(['delete', 'pod', 'web', '--wait=true', '--timeout=300s']);
-    await node.waitFor("web's address, veth and nft elements to go", () =>
-      reservationOf(ip) === undefined && bridgePorts().length === portsBefore.length - 1 && !natElements().some((e) => e.startsWith(sandbox)));
+    await waitFreed('web', ip, sandbox, portsBefore.length - 1);
     assert.equal(fetchFrom('outside', NODE_IP, HOST_PORT), '', 'the hostPort is closed');
   });
 
@@ -260,8 +273,7 @@ for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) 
     assert.ok(sandbox);
     const portsBefore = bridgePorts();
     node.kubectl(['delete', 'pod', 'peer', '--wait=true', '--timeout=300s']);
-    await node.waitFor("peer's address, veth and nft elements to go", () =>
-      reservationOf(peer) === undefined && bridgePorts().length === portsBefore.length - 1 && !natElements().some((e) => e.startsWith(sandbox)));
+    await waitFreed('peer', peer, sandbox, portsBefore.length - 1);
     node.kubectl(['delete', 'pod', '-l', 'test=kube-node', '--wait=true', '--timeout=300s']);
     await node.waitFor('every pod address freed', () => readdirSync(store()).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).length === 0);
   });
