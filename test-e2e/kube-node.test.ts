@@ -1,8 +1,8 @@
 // Pier installed the Kubernetes way on a real single-node cluster: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, a kubelet and containerd (Debian 12's 1.6, and a 2.x
 // built from Go modules), all in throwaway netns and test dirs (test-e2e/kube/node.ts).
-// `kubectl apply -f conf/kubernetes/pier.yaml` with the image `npm run image` makes, imported with
-// ctr; pods are busybox (test-e2e/cri/images.ts) with spec.nodeName set. Every check goes through
+// `kubectl apply -f conf/kubernetes/pier.yaml` with the image `npm run image` makes (pierImage()),
+// imported with ctr; pods are busybox (test-e2e/cri/images.ts) with spec.nodeName set. Every check goes through
 // kubectl and real traffic.
 //
 // The node's /etc/cni/net.d, /opt/cni/bin, /var/lib/pier and /run/pier are test dirs
@@ -16,7 +16,7 @@ import { uniquePrefix } from './helpers.ts';
 import { ensureBuilt } from './cni-harness.ts';
 import { debianContainerd, goContainerd, type ContainerdBuild } from './cri/containerd.ts';
 import { ensureGoTools } from './cri/go-tools.ts';
-import { missingImageDeps, testImages } from './cri/images.ts';
+import { missingImageDeps, pierImage, testImages } from './cri/images.ts';
 import { REPO_ROOT } from './kube/binaries.ts';
 import { cidrContains } from './kube/net-util.ts';
 import { NODE_IP, startKubeNode, type KubeNode } from './kube/node.ts';
@@ -27,17 +27,7 @@ const missing = missingImageDeps();
 if (missing) throw new Error(missing);
 
 const MANIFEST = join(REPO_ROOT, 'conf/kubernetes/pier.yaml');
-const PIER_IMAGE = join(REPO_ROOT, 'dist/pier-image.tar');
 const HOST_PORT = 18081;
-
-/** dist/pier-image.tar from the dist/pier just checked (npm run image, without its rebuild), once. */
-let imageBuilt = false;
-function buildPierImage(): void {
-  if (imageBuilt) return;
-  imageBuilt = true;
-  const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/pier-image.mjs'), '--no-build'], { encoding: 'utf8', timeout: 10 * 60_000 });
-  if (r.status !== 0) throw new Error(`npm run image failed: ${r.error?.message ?? r.stderr}`);
-}
 
 /** What must be the same on this machine afterwards; names of other tests' objects are filtered by the caller. */
 function machine() {
@@ -99,11 +89,10 @@ for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) 
   before(async () => {
     const build = b.build();
     if (!build) throw new Error(`${b.name} is missing: ${b.fix}`);
-    buildPierImage();
     node = await startKubeNode({
       prefix,
       build,
-      images: [images.busybox, { ref: '', archive: PIER_IMAGE }],
+      images: [images.busybox, pierImage()],
       env: (dir) => ({ PIER_LOG_FILE: join(dir, 'pier.log'), PIER_LOG_LEVEL: 'debug' }),
     });
   });
