@@ -178,7 +178,7 @@ for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) 
     assert.ok(podCidr, 'the controller manager gave the node a podCIDR');
     const specs = [
       pod(node, 'web', HELLO, [{ containerPort: 8080, hostPort: HOST_PORT }]),
-      pod(node, 'peer', ['sh', '-c', `${HELLO.join(' ')} & ${COUNTER} & wait`]),
+      pod(node, 'peer', ['sh', '-c', `${HELLO.join(' ')} & ${COUNTER} & wait`], [{ containerPort: 8080, hostPort: HOST_PORT + 1 }]),
     ];
     node.kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: specs }) });
     for (const name of ['web', 'peer']) {
@@ -258,8 +258,10 @@ for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) 
     assert.equal(fetchInPod('pinger', peer), 'hello from peer');
     assert.equal(condition('Ready')?.status, 'True');
 
+    assert.equal(fetchFrom('outside', NODE_IP, HOST_PORT + 1), 'hello from peer');
     const sandbox = reservationOf(peer)!;
     assert.ok(sandbox);
+    assert.ok(natElements().some((e) => e.startsWith(sandbox)), "peer's hostPort elements are there");
     const portsBefore = bridgePorts();
     node.kubectl(['delete', 'pod', 'peer', '--wait=true', '--timeout=300s']);
     await waitFreed('peer', peer, sandbox, portsBefore.length - 1);
