@@ -6,6 +6,8 @@
 // - its state, certificates, pod logs and volume plugins: under the test dir (root-dir, cert-dir,
 //   podLogsDir, volumePluginDir; the flexvolume prober creates volumePluginDir);
 // - /var/log/containers (hard-wired): a tmpfs on /var/log in the private mount namespace;
+// - /var/lib/kubelet/device-plugins/kubelet.sock (hard-wired): a test dir bind-mounted on
+//   /var/lib/kubelet there (node.ts);
 // - cgroups: under cgroupRoot, the test's own cgroup (removed by the CRI harness's cleanup);
 // - iptables chains (KUBE-IPTABLES-HINT, KUBE-FIREWALL, canaries): makeIPTablesUtilChains false,
 //   and they would land in the throwaway netns anyway;
@@ -104,10 +106,10 @@ export function nodeMountScript(m: NodeMounts): string {
     `[ -e "$n/mounted" ] || { mount -t overlay pier-test-ovl -o "lowerdir=$a,upperdir=$n/upper,workdir=$n/work" "$a"; touch "$n/mounted"; }; mkdir -p "$1"; }`);
   for (const t of m.tmpfs) lines.push(`mount -t tmpfs -o mode=0755 pier-test-tmp ${q(t)}`);
   for (const d of m.mkdirs) lines.push(`mkdir -p ${q(d)}`);
-  for (const [target, source] of Object.entries(m.binds)) {
-    lines.push(`[ -d ${q(target)} ] || ovl ${q(target)}`);
-    lines.push(`mount --bind ${q(source)} ${q(target)}`);
-  }
+  // Every overlay before any bind: an overlay on /var/lib would cover a bind already made on
+  // /var/lib/pier (an overlay's lower dir does not show the mounts under it).
+  for (const target of Object.keys(m.binds)) lines.push(`[ -d ${q(target)} ] || ovl ${q(target)}`);
+  for (const [target, source] of Object.entries(m.binds)) lines.push(`mount --bind ${q(source)} ${q(target)}`);
   for (const [name, file] of Object.entries(m.sysctlFiles)) {
     if (!/^[a-z0-9_/]+$/.test(name)) throw new Error(`sysctl name ${JSON.stringify(name)}`);
     lines.push(`mount --bind ${q(file)} /proc/sys/${name}`);

@@ -87,7 +87,7 @@ export class KubeNode {
     const { host, paths } = this;
     await host.start();
     const d = host.dir;
-    for (const p of [paths.pierDataDir, paths.runPierDir, join(d, 'var-lib-cni'), join(d, 'sysctl'), join(d, 'overlays'), join(d, 'pod-logs'), join(d, 'volume-plugins')]) mkdirSync(p, { recursive: true });
+    for (const p of [paths.pierDataDir, paths.runPierDir, join(d, 'var-lib-cni'), join(d, 'var-lib-kubelet'), join(d, 'sysctl'), join(d, 'overlays'), join(d, 'pod-logs'), join(d, 'volume-plugins')]) mkdirSync(p, { recursive: true });
     const sysctlFiles: Record<string, string> = {};
     for (const [name, value] of Object.entries(KUBELET_SYSCTLS)) {
       sysctlFiles[name] = join(d, 'sysctl', name.replace(/\//g, '.'));
@@ -101,6 +101,9 @@ export class KubeNode {
         '/run/pier': paths.runPierDir,
         // libcni's result cache, host-wide whatever the runtime's config says.
         '/var/lib/cni': join(d, 'var-lib-cni'),
+        // The kubelet's device plugin socket, /var/lib/kubelet/device-plugins/kubelet.sock, is
+        // hard-wired: --root-dir does not move it.
+        '/var/lib/kubelet': join(d, 'var-lib-kubelet'),
       },
       tmpfs: ['/var/log'],
       mkdirs: ['/run/netns', '/run/pier'],
