@@ -57,14 +57,25 @@ function podCidrsOf(name: string): string[] {
 
 /** Every node has both podCIDRs, its conflist, and routes to every other one's podCIDRs. */
 async function converged(names: string[], timeoutMs = 60_000): Promise<void> {
-  await waitFor(`routes between ${names.join(', ')}`, () => {
+  const missing = () => {
     const cidrs = new Map(names.map((x) => [x, podCidrsOf(x)]));
-    if (![...cidrs.values()].every((c) => c.length === 2)) return false;
-    return names.every((a) => {
+    const out: string[] = [];
+    for (const [x, c] of cidrs) if (c.length !== 2) out.push(`${x} has podCIDRs [${c.join(', ')}]`);
+    if (out.length) return out;
+    for (const a of names) {
       const routes = [...world.routesOf(n(a)), ...world.routesOf(n(a), '-6')].map((r) => r.split(' ')[0]);
-      return world.conflistOf(n(a)) !== undefined && names.filter((b) => b !== a).every((b) => cidrs.get(b)!.every((c) => routes.includes(c)));
-    });
-  }, timeoutMs, 250);
+      if (world.conflistOf(n(a)) === undefined) out.push(`${a} has no conflist`);
+      for (const b of names.filter((y) => y !== a)) for (const c of cidrs.get(b)!) if (!routes.includes(c)) out.push(`${a} has no route to ${b}'s ${c}`);
+    }
+    return out;
+  };
+  try {
+    await waitFor(`routes between ${names.join(', ')}`, () => missing().length === 0, timeoutMs, 250);
+  } catch (err) {
+    // What was missing, and what each agent said last: a flake here must be readable from CI's log.
+    const tails = names.map((x) => `${x}: ${world.logOf(n(x)).slice(-6).map((l) => JSON.stringify(l)).join('\n    ')}`);
+    throw new Error(`${(err as Error).message}\nmissing: ${missing().join('; ')}\nlast log lines:\n  ${tails.join('\n  ')}`);
+  }
 }
 
 before(async () => {
