@@ -288,6 +288,10 @@ describe('pier agent on a real API server', () => {
     world.addNode('n5', 1, '203.0.113.15', 'fd00:203:1::15');
     createNode('n5', ['203.0.113.15', 'fd00:203:1::15']);
     world.startAgent(n('n5'), kubeconfig, ['--cluster-cidr', CLUSTER]);
+    // Right after the outage test the controller-manager's informers may still be in their own
+    // backoff (client-go's, up to 30 s): its podCIDRs get a deadline of their own, so that the
+    // wait below measures the agents only. What this test times is the deletion.
+    await waitFor('the controller-manager giving n5 its podCIDRs', () => podCidrsOf('n5').length === 2, 180_000, 500);
     await converged(['n1', 'n2', 'n3', 'n5']);
     const c5 = podCidrsOf('n5');
     const t = Date.now();
