@@ -81,11 +81,7 @@ for (const b of builds) {
         sandboxImage: images.pause.ref,
         uplink: { hostAddr: HOST_ADDR, outsideAddr: OUTSIDE_ADDR },
       });
-      try {
-        await host.start();
-      } catch (err) {
-        throw new Error(`${err instanceof Error ? err.message : err}\ncontainerd log:\n${host.logTail()}`);
-      }
+      await host.start();
     });
     after(() => host?.cleanup());
 

@@ -59,11 +59,7 @@ before(async () => {
     images: [images.pause, image],
     sandboxImage: images.pause.ref,
   });
-  try {
-    await host.start();
-  } catch (err) {
-    throw new Error(`${err instanceof Error ? err.message : err}\ncontainerd log:\n${host.logTail()}`);
-  }
+  await host.start();
   // The node's address, which the API server listens on too (a one-node cluster).
   const [a, b] = [`${prefix}n0`, `${prefix}n1`];
   const sh = (args: string[]) => {

@@ -96,11 +96,7 @@ describe('containerd 1.6: ctr images import, then ctr run', () => {
       images: [images.pause, image],
       sandboxImage: images.pause.ref,
     });
-    try {
-      await host.start();
-    } catch (err) {
-      throw new Error(`${err instanceof Error ? err.message : err}\ncontainerd log:\n${host.logTail()}`);
-    }
+    await host.start();
   });
   after(() => host?.cleanup());
 

@@ -110,8 +110,19 @@ export class ContainerdHost {
     return this.daemon?.exitCode === null ? this.daemon.pid : undefined;
   }
 
-  /** Makes the host netns and the dirs, starts containerd, imports the images; waits for NetworkReady. */
+  /**
+   * Makes the host netns and the dirs, starts containerd, imports the images; waits for
+   * NetworkReady. A failure says what containerd logged last.
+   */
   async start(): Promise<void> {
+    try {
+      await this.setUp();
+    } catch (err) {
+      throw new Error(`${err instanceof Error ? err.message : err}\ncontainerd log:\n${this.logTail()}`, { cause: err });
+    }
+  }
+
+  private async setUp(): Promise<void> {
     const { o, paths } = this;
     for (const d of [paths.cniBinDir, paths.cniConfDir, join(this.dir, 'logs')]) mkdirSync(d, { recursive: true });
     for (const [name, target] of Object.entries(o.cniPlugins)) symlinkSync(target, join(paths.cniBinDir, name));

@@ -12,6 +12,7 @@ import { testImages } from '../cri/images.ts';
 import { PIER } from '../cri/networks.ts';
 import { REPO_ROOT } from './binaries.ts';
 import { startKubeNode } from './node.ts';
+import { stayUpUntilSignal } from './process.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,13 +34,4 @@ process.stderr.write(
 );
 process.stdout.write(`export KUBECONFIG=${node.cp.hostKubeconfig}\n`);
 
-let stopping = false;
-async function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  await node.stop();
-  process.exit(0);
-}
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
-setInterval(() => {}, 1 << 30);
+stayUpUntilSignal(() => node.stop());

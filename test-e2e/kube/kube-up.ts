@@ -4,6 +4,7 @@
 //   --node-cidr-mask-size-ipv4 N  --node-cidr-mask-size-ipv6 N  --no-controller-manager  --scheduler  --name NAME
 import { parseArgs } from 'node:util';
 import { startControlPlane } from './control-plane.ts';
+import { stayUpUntilSignal } from './process.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,13 +38,4 @@ process.stderr.write(
 // stdout: the one line a script needs.
 process.stdout.write(`export KUBECONFIG=${cp.hostKubeconfig}\n`);
 
-let stopping = false;
-async function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  await cp.stop();
-  process.exit(0);
-}
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
-setInterval(() => {}, 1 << 30);
+stayUpUntilSignal(() => cp.stop());

@@ -154,3 +154,20 @@ export function throwIfAnyExited(procs: Array<ManagedProcess | undefined>): void
     if (p && !p.running) throw p.failure(`exited (${describeExit(p.exit!)})`);
   }
 }
+
+/**
+ * Keeps a by-hand script (kube-up, kube-node-up) running until Ctrl-C or SIGTERM, then runs
+ * `stop` once (which removes what the script made) and exits 0.
+ */
+export function stayUpUntilSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    await stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+  setInterval(() => {}, 1 << 30);
+}
