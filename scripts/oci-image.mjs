@@ -21,7 +21,7 @@
 // files, directories, symlinks and hard links are packed (modes kept); sockets, FIFOs and device
 // nodes are refused (a runtime makes /dev itself). Prints the manifest digest on stdout.
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -213,6 +213,27 @@ export function buildOciArchive(o) {
   return { archive, digest: sha256(manifestBlob) };
 }
 
+/**
+ * Writes `buf` to `out` beside it and renames it into place (fsynced first): a reader never sees
+ * half an archive, and a failed write leaves no temp file.
+ */
+export function writeArchive(out, buf) {
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w', 0o644);
+    try {
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, out);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
 // ---------------------------------------------------------------- command line
 
 function parseArgs(argv) {
@@ -267,15 +288,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
   try {
     const o = parseArgs(process.argv.slice(2));
     const { archive, digest } = buildOciArchive(o);
-    // Written beside the target and renamed: a reader never sees half an archive.
-    const tmp = `${o.out}.tmp-${process.pid}`;
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      for (let off = 0; off < archive.length; ) off += writeSync(fd, archive, off);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, o.out);
+    writeArchive(o.out, archive);
     console.log(digest);
   } catch (err) {
     console.error(`oci-image: ${err instanceof Error ? err.message : err}`);

@@ -20,10 +20,10 @@
 //
 // Usage: node scripts/pier-image.mjs [--out FILE] [--name REF] [--nft PATH] [--no-build]
 import { spawnSync } from 'node:child_process';
-import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, renameSync, writeSync, fsyncSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildOciArchive } from './oci-image.mjs';
+import { buildOciArchive, writeArchive } from './oci-image.mjs';
 import { ensureFreshBuild, STAMP } from './build-stamp.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -192,23 +192,6 @@ export function hostPlan({ root = ROOT, pier = join(root, 'dist/pier'), koffi = 
   return layerPlan(files, IMAGE_DIRS);
 }
 
-function writeAtomic(out, buf) {
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, out);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
-
 function parseArgs(argv) {
   const o = { out: join(ROOT, 'dist/pier-image.tar'), build: true };
   for (let i = 0; i < argv.length; i++) {
@@ -232,7 +215,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1
     const entries = plan.map(({ source, ...e }) => (e.type === 'file' ? { ...e, data: readFileSync(source) } : e));
     const opts = imageOptions(version);
     const { archive, digest } = buildOciArchive({ ...opts, ...(o.name && { name: o.name }), entries });
-    writeAtomic(o.out, archive);
+    writeArchive(o.out, archive);
     const mb = (n) => `${(n / 1e6).toFixed(1)} MB`;
     const unpacked = entries.reduce((s, e) => s + (e.data?.length ?? 0), 0);
     console.error(`pier-image: ${o.out}: ${o.name ?? opts.name}, ${entries.filter((e) => e.type === 'file').length} files, ${mb(unpacked)} unpacked, ${mb(archive.length)} archive`);
