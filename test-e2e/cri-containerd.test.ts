@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { uniquePrefix } from './helpers.ts';
+import { elementLabels } from './nft-state.ts';
 import { ensureBuilt } from './cni-harness.ts';
 import { CNI_CACHE_DIR, ContainerdHost, debianContainerd, goContainerd, type ContainerdBuild } from './cri/containerd.ts';
 import { CriError, type PodSandboxConfig } from './cri/cri-client.ts';
@@ -114,13 +115,7 @@ for (const b of builds) {
     };
     const hostJson = (args: string[]) => JSON.parse(host.exec(args[0], args.slice(1)).stdout || '[]');
     const bridgePorts = () => (hostJson(['ip', '-j', 'link', 'show', 'master', 'cni0']) as any[]).map((l) => l.ifname as string);
-    const natElements = () => {
-      const r = host.exec('nft', ['-j', 'list', 'table', 'inet', 'pier']);
-      if (r.status !== 0) return [];
-      const out: string[] = [];
-      for (const x of JSON.parse(r.stdout).nftables as any[]) for (const e of (x.set ?? x.map)?.elem ?? []) out.push(e?.elem?.comment ?? JSON.stringify(e));
-      return out;
-    };
+    const natElements = () => elementLabels(host.netns, 'pier');
     /** One TCP request from the host netns (or outside): what the server said. */
     const fetchFrom = (where: 'host' | 'outside', addr: string, port = HOST_PORT) => {
       const args = ['nc', '-w', '3', addr, String(port)];

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { uniquePrefix } from './helpers.ts';
+import { elementLabels } from './nft-state.ts';
 import { ensureBuilt } from './cni-harness.ts';
 import { debianContainerd, goContainerd, type ContainerdBuild } from './cri/containerd.ts';
 import { ensureGoTools } from './cri/go-tools.ts';
@@ -127,13 +128,7 @@ for (const b of builds) describe(`a single-node Kubernetes (kubelet, ${b.name}) 
   };
   const bridgePorts = () => (JSON.parse(node.exec('ip', ['-j', 'link', 'show', 'master', 'cni0']).stdout || '[]') as any[]).map((l) => l.ifname as string);
   /** Pier's nft elements (each commented with its sandbox ID) in the node netns. */
-  const natElements = () => {
-    const r = node.exec('nft', ['-j', 'list', 'table', 'inet', 'pier']);
-    if (r.status !== 0) return [];
-    const out: string[] = [];
-    for (const x of JSON.parse(r.stdout).nftables as any[]) for (const e of (x.set ?? x.map)?.elem ?? []) out.push(e?.elem?.comment ?? JSON.stringify(e));
-    return out;
-  };
+  const natElements = () => elementLabels(node.host.netns, 'pier');
 
   /** Waits until the pod's address, veth and nft elements are gone; the failure names what stayed. */
   const waitFreed = async (name: string, ip: string, sandbox: string, ports: number) => {

@@ -71,6 +71,15 @@ export function tableElements(ns: string | undefined, table: string, owner?: str
   return owner === undefined ? all : all.filter((e) => e.comment === owner);
 }
 
+/**
+ * Each element's comment (its owner; the key as JSON for one without), in the kernel's order;
+ * none when the table does not exist (a runtime's table before its first pod or after its
+ * last). Throws when nft fails, as listTable does.
+ */
+export function elementLabels(ns: string | undefined, table: string): string[] {
+  return elementsOf(listTable(ns, table) ?? []).map((e) => e.comment ?? JSON.stringify(e.key));
+}
+
 /** The sorted, distinct comments (attachment keys) of the table's elements. */
 export function elementOwners(ns: string | undefined, table: string): string[] {
   return [...new Set(tableElements(ns, table).flatMap((e) => (e.comment === undefined ? [] : [e.comment])))].sort();

@@ -16,7 +16,7 @@ import { uniquePrefix } from './helpers.ts';
 import { ensureBuilt, ROOT } from './cni-harness.ts';
 import { ContainerdHost, debianContainerd, waitFor } from './cri/containerd.ts';
 import { missingImageDeps, pierImage, testImages } from './cri/images.ts';
-import { pierConflist, pierEnv, pierPlugins } from './cri/networks.ts';
+import { pierCni } from './cri/networks.ts';
 import { startControlPlane, type ControlPlane } from './kube/control-plane.ts';
 
 ensureBuilt();
@@ -53,9 +53,7 @@ before(async () => {
   host = new ContainerdHost({
     build,
     prefix,
-    conflist: (dir) => pierConflist(dir).conflist,
-    cniPlugins: pierPlugins(),
-    env: (dir) => pierEnv(dir),
+    ...pierCni(),
     images: [images.pause, image],
     sandboxImage: images.pause.ref,
   });

@@ -18,7 +18,7 @@ import { uniquePrefix } from './helpers.ts';
 import { ensureBuilt, PIER } from './cni-harness.ts';
 import { ContainerdHost, debianContainerd } from './cri/containerd.ts';
 import { missingImageDeps, pierImage, testImages } from './cri/images.ts';
-import { pierConflist, pierEnv, pierPlugins } from './cri/networks.ts';
+import { pierCni } from './cri/networks.ts';
 
 ensureBuilt();
 const missing = missingImageDeps();
@@ -90,9 +90,7 @@ describe('containerd 1.6: ctr images import, then ctr run', () => {
     host = new ContainerdHost({
       build,
       prefix,
-      conflist: (dir) => pierConflist(dir).conflist,
-      cniPlugins: pierPlugins(),
-      env: (dir) => pierEnv(dir),
+      ...pierCni(),
       images: [images.pause, image],
       sandboxImage: images.pause.ref,
     });

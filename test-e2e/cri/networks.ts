@@ -34,6 +34,14 @@ export function pierPlugins(pier = PIER, pierIpam = PIER_IPAM): Record<string, s
   return { pier, 'pier-ipam': pierIpam, loopback: join(REFERENCE_PLUGINS, 'loopback') };
 }
 
+/**
+ * The CNI part of a ContainerdHost's options with Pier as the network, as shipped: its conflist,
+ * its plugins and its log in the test dir.
+ */
+export function pierCni(level = 'info') {
+  return { conflist: (dir: string) => pierConflist(dir).conflist, cniPlugins: pierPlugins(), env: (dir: string) => pierEnv(dir, level) };
+}
+
 /** The reference chain with the same bridge settings, subnet and hostPort capability. */
 export function referenceConflist(dir: string, cniVersion = '1.0.0') {
   return {
